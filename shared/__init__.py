@@ -1,0 +1,1 @@
+"""ctriage common library: configuration, database, storage, queue contracts and DICOM I/O."""

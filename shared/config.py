@@ -1,0 +1,62 @@
+"""Settings for every ctriage service, read from ``CTRIAGE_*`` environment variables or ``.env``.
+
+The defaults are the *embedded* deployment: SQLite, a local-folder object store and a server-less
+Celery transport under ``CTRIAGE_DATA_DIR``, so ``make run`` works on a laptop with no servers.
+Point the URLs at PostgreSQL, Redis and MinIO/S3 for a real deployment (see ``.env.example``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All configuration; each field is ``CTRIAGE_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CTRIAGE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Root of embedded state: database, objects, queue.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir.")
+    broker_url: str = Field("", description="Celery broker; empty = filesystem transport in data_dir.")
+    result_backend: str = Field("", description="Celery result backend; empty = SQLite in data_dir.")
+
+    storage_backend: str = Field("local", description="'local' (folder) or 's3' (MinIO/S3 via minio).")
+    storage_dir: Path | None = Field(None, description="Local store root; default data_dir/objects.")
+    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of MinIO/S3.")
+    s3_access_key: str = Field("minioadmin")
+    s3_secret_key: str = Field("minioadmin")
+    s3_bucket: str = Field("ctriage")
+    s3_secure: bool = Field(False, description="Use HTTPS to reach S3.")
+    s3_region: str = Field("us-east-1")
+
+    api_host: str = Field("127.0.0.1")
+    api_port: int = Field(8000)
+    bootstrap_admin_key: str = Field("", description="Becomes an admin API key on first start.")
+    max_upload_bytes: int = Field(4 * 1024**3, description="Largest accepted upload (all files).")
+    max_zip_members: int = Field(20000)
+    max_zip_ratio: float = Field(200.0, description="Refuse zips expanding more than this factor.")
+    predict_wait_seconds: float = Field(120.0, description="How long /inference/predict waits.")
+
+    stage_time_limit_seconds: int = Field(1800, description="Hard time limit of one stage task.")
+    stage_max_retries: int = Field(3, description="Retries of a stage after a transient error.")
+    log_level: str = Field("INFO")
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside ``data_dir``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ctriage.db').resolve()}"
+
+    @property
+    def resolved_storage_dir(self) -> Path:
+        """Root folder of the local object store."""
+        return (self.storage_dir or self.data_dir / "objects").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,19 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_CT = Path(os.environ.get("CTRIAGE_SHARED_CT", REPO.parent / "shared" / "data" / "ct"))
+
+
+@pytest.fixture(scope="session")
+def shared_ct() -> Path:
+    """The team's real CT folder (``../shared/data/ct``); skips, saying so, when it is absent."""
+    if not SHARED_CT.is_dir():
+        pytest.skip(f"real CT folder {SHARED_CT} is missing (present beside the repo in CI)")
+    return SHARED_CT
