@@ -26,6 +26,7 @@ class Settings(BaseSettings):
 
     storage_backend: str = Field("local", description="'local' (folder) or 's3' (MinIO/S3 via minio).")
     storage_dir: Path | None = Field(None, description="Local store root; default data_dir/objects.")
+    storage_fsync: bool = Field(True, description="Local store: flush each object to disk before it becomes visible.")
     s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of MinIO/S3.")
     s3_access_key: str = Field("minioadmin")
     s3_secret_key: str = Field("minioadmin")

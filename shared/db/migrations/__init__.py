@@ -1,0 +1,1 @@
+"""Alembic migration environment of the ctriage database (run through :mod:`shared.db.migrate`)."""

@@ -1,0 +1,196 @@
+"""A local-folder object store: one file per object, written atomically, with a checksum sidecar.
+
+Layout under ``root``: the object ``a/b`` is the file ``root/a/b``; its size, SHA-256 and content type
+are in ``root/.meta/a/b.json``; writes go to ``root/.tmp/`` first and are moved into place with
+``os.replace``, so a reader sees the old object or the new one, never half of one. A sidecar that does
+not match its file (a crash between the two renames, a concurrent writer) is recomputed on ``stat``.
+
+Unlike S3, a key cannot be both an object and a "folder" of other keys (``a`` and ``a/b``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from shared.storage.base import ObjectInfo, ObjectNotFound, ObjectStore, StorageError
+from shared.storage.keys import validate_key, validate_prefix
+
+CHUNK_BYTES = 1 << 20
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+class LocalStore(ObjectStore):
+    """Objects as files under ``root`` (embedded mode, tests, single-host deployments)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True) -> None:
+        self.root = Path(root).resolve()
+        self._meta_root = self.root / ".meta"
+        self._tmp_root = self.root / ".tmp"
+        self._fsync = fsync  # flush each object to disk before it becomes visible (crash safety)
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    def put_stream(self, key: str, stream: BinaryIO, *, length: int = -1, content_type: str = DEFAULT_CONTENT_TYPE) -> ObjectInfo:
+        path, meta_path = self._path(key), self._meta_path(key)
+        with _os_errors(key):
+            tmp_path = self._new_tmp()
+            try:
+                digest, size = self._write(tmp_path, stream)
+                if length >= 0 and size != length:
+                    raise ValueError(f"stream for {key!r} had {size} bytes, expected {length}")
+                info = ObjectInfo(key=key, size=size, sha256=digest, content_type=content_type)
+                self._write_meta(meta_path, info, os.stat(tmp_path).st_mtime_ns)
+                _replace(tmp_path, path)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp_path)
+                raise
+        return info
+
+    def open(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        except OSError as error:
+            raise StorageError(f"cannot read {key!r}: {error}") from error
+
+    def download(self, key: str, path: str) -> None:
+        target = Path(path)
+        with self.open(key) as source, _os_errors(key):
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out, CHUNK_BYTES)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+
+    def stat(self, key: str) -> ObjectInfo:
+        path, meta_path = self._path(key), self._meta_path(key)
+        try:
+            file_stat = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        if not os.path.isfile(path):
+            raise ObjectNotFound(key)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            meta = json.loads(meta_path.read_text())
+            if meta["size"] == file_stat.st_size and meta["mtime_ns"] == file_stat.st_mtime_ns:
+                return ObjectInfo(key=key, size=meta["size"], sha256=meta["sha256"], content_type=meta["content_type"])
+        with _os_errors(key), open(path, "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            file_stat = os.fstat(handle.fileno())
+        info = ObjectInfo(key=key, size=file_stat.st_size, sha256=digest, content_type=DEFAULT_CONTENT_TYPE)
+        with contextlib.suppress(OSError):
+            self._write_meta(meta_path, info, file_stat.st_mtime_ns)
+        return info
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        directory = self.root / prefix.rpartition("/")[0]
+        keys: list[tuple[str, int]] = []
+        with _os_errors(prefix):
+            for dirpath, dirnames, filenames in os.walk(directory):
+                # Names starting with '.' are never keys: the sidecars, temp files and downloads' parts.
+                dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+                relative = Path(dirpath).relative_to(self.root).as_posix()
+                for name in filenames:
+                    key = name if relative == "." else f"{relative}/{name}"
+                    if not name.startswith(".") and key.startswith(prefix):
+                        with contextlib.suppress(FileNotFoundError):  # deleted while listing
+                            keys.append((key, os.stat(os.path.join(dirpath, name)).st_size))
+        for key, size in sorted(keys):
+            yield ObjectInfo(key=key, size=size)
+
+    def delete(self, key: str) -> None:
+        path, meta_path = self._path(key), self._meta_path(key)
+        with _os_errors(key):
+            for file in (path, meta_path):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    os.unlink(file)
+            self._prune(path.parent, self.root)
+            self._prune(meta_path.parent, self._meta_root)
+
+    def check(self) -> None:
+        with _os_errors("(probe)"):
+            tmp = self._new_tmp()
+            os.unlink(tmp)
+
+    def _path(self, key: str) -> Path:
+        return self.root / validate_key(key)
+
+    def _meta_path(self, key: str) -> Path:
+        return self._meta_root / f"{validate_key(key)}.json"
+
+    def _new_tmp(self) -> str:
+        self._tmp_root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self._tmp_root)
+        os.close(fd)
+        return tmp
+
+    def _write(self, tmp_path: str, stream: BinaryIO) -> tuple[str, int]:
+        """Copy ``stream`` to ``tmp_path`` in chunks; returns its SHA-256 and size."""
+        digest, size = hashlib.sha256(), 0
+        with open(tmp_path, "wb") as out:
+            while chunk := stream.read(CHUNK_BYTES):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+            if self._fsync:
+                out.flush()
+                os.fsync(out.fileno())
+        return digest.hexdigest(), size
+
+    def _write_meta(self, meta_path: Path, info: ObjectInfo, mtime_ns: int) -> None:
+        meta = {"size": info.size, "sha256": info.sha256, "content_type": info.content_type, "mtime_ns": mtime_ns}
+        tmp = self._new_tmp()
+        Path(tmp).write_text(json.dumps(meta))
+        _replace(tmp, meta_path)
+
+    @staticmethod
+    def _prune(directory: Path, stop: Path) -> None:
+        """Remove ``directory`` and its parents up to ``stop`` while they are empty."""
+        while directory != stop and stop in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (or gone): stop climbing
+                return
+            directory = directory.parent
+
+
+def _replace(source: str, target: Path) -> None:
+    """``os.replace`` that creates the target's folder, also when a concurrent delete pruned it."""
+    for _attempt in range(5):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+            return
+        except FileNotFoundError:
+            if not os.path.exists(source):
+                raise
+    os.replace(source, target)
+
+
+@contextlib.contextmanager
+def _os_errors(key: str) -> Iterator[None]:
+    """Report file-system failures (disk full, permissions) as :class:`StorageError`."""
+    try:
+        yield
+    except OSError as error:
+        raise StorageError(f"local store failed on {key!r}: {error}") from error
