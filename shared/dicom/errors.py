@@ -34,6 +34,16 @@ class Reason(StrEnum):
     """Nothing was given: an empty folder, an empty zip, zero bytes."""
     UNSAFE_ARCHIVE = "unsafe_archive"
     """A zip with path traversal, too many members or an implausible compression ratio."""
+    SERIES_NOT_FOUND = "series_not_found"
+    """The SeriesInstanceUID asked for is not in the input."""
+    CORRUPT_PIXEL_DATA = "corrupt_pixel_data"
+    """Pixel Data is present but cannot be decoded (a damaged codestream, or too short for its frames)."""
+    NOT_CHEST = "not_chest"
+    """The tags name a body part other than the chest (BodyPartExamined HEAD, KNEE, ...)."""
+    INSUFFICIENT_COVERAGE = "insufficient_coverage"
+    """The series covers too little of the body along the slice axis to contain the lungs."""
+    NO_CHEST_ANATOMY = "no_chest_anatomy"
+    """The image does not look like a chest CT: the lungs (or the heart) were not found."""
 
 
 class LoadError(Exception):
