@@ -49,6 +49,13 @@ ORGANS: tuple[Organ, ...] = (
     Organ(25, "stomach", "stomach"),
     Organ(26, "spleen", "spleen"),
     Organ(27, "body", "other body tissue", totalsegmentator=False),
+    # Whole lungs for segmenters that cannot split lobes (the baseline gate's threshold mask).
+    Organ(28, "lung_left", "left lung", totalsegmentator=False),
+    Organ(29, "lung_right", "right lung", totalsegmentator=False),
+    Organ(30, "scapula_left", "left scapula"),
+    Organ(31, "scapula_right", "right scapula"),
+    Organ(32, "clavicula_left", "left clavicle"),
+    Organ(33, "clavicula_right", "right clavicle"),
 )
 
 BY_NAME: dict[str, Organ] = {o.name: o for o in ORGANS}
@@ -57,6 +64,10 @@ BY_LABEL: dict[int, Organ] = {o.label: o for o in ORGANS}
 LEFT_LUNG = ("lung_upper_lobe_left", "lung_lower_lobe_left")
 RIGHT_LUNG = ("lung_upper_lobe_right", "lung_middle_lobe_right", "lung_lower_lobe_right")
 LUNG_LOBES = LEFT_LUNG + RIGHT_LUNG
+LEFT_LUNG_ANY = LEFT_LUNG + ("lung_left",)
+RIGHT_LUNG_ANY = RIGHT_LUNG + ("lung_right",)
+LUNG_ANY = LEFT_LUNG_ANY + RIGHT_LUNG_ANY
+"""Every name that denotes (part of) a lung, whether the segmenter split lobes or not."""
 
 
 def label_of(name: str) -> int:

@@ -81,8 +81,7 @@ def test_organs_are_plausible_in_size_and_place(normal):
     assert 300 < heart_ml < 1500
 
     def centre(names):
-        k, j, i = np.nonzero(np.isin(labels, [label_of(n) for n in names]))
-        return v.index_to_lps(np.stack([i.mean(), j.mean(), k.mean()]))
+        return _centre(normal, names)
 
     left, right = centre(LEFT_LUNG), centre(RIGHT_LUNG)
     heart, spine, sternum = centre(["heart"]), centre(["vertebrae"]), centre(["sternum"])
@@ -92,6 +91,36 @@ def test_organs_are_plausible_in_size_and_place(normal):
     upper, lower = centre(["lung_upper_lobe_right"]), centre(["lung_lower_lobe_right"])
     assert upper[2] > lower[2]
     assert centre(["liver"])[2] < heart[2]
+
+
+def _centre(phantom, names) -> np.ndarray:
+    """LPS centre of the voxels labelled with any of ``names``."""
+    k, j, i = np.nonzero(np.isin(phantom.labels, [label_of(n) for n in names]))
+    return phantom.volume.index_to_lps(np.stack([i.mean(), j.mean(), k.mean()]))
+
+
+def test_shoulder_girdle_lies_on_the_chest_wall(normal):
+    ml = np.prod(normal.volume.spacing) / 1000.0
+    lungs = _centre(normal, LUNG_LABELS)
+    for side, sign in (("left", 1), ("right", -1)):
+        scapula, clavicle = f"scapula_{side}", f"clavicula_{side}"
+        for name in (scapula, clavicle):
+            assert (normal.labels == label_of(name)).sum() * ml > 5.0, name
+        s, c = _centre(normal, [scapula]), _centre(normal, [clavicle])
+        assert sign * (s[0] - lungs[0]) > 40 and sign * (c[0] - lungs[0]) > 20  # LPS: +x = left
+        assert s[1] > lungs[1] + 30  # behind the lungs
+        assert c[1] < lungs[1] - 30 and c[2] > s[2] > lungs[2]  # clavicle in front, above the blade
+
+
+def test_lung_is_denser_where_it_is_dependent(normal):
+    """Supine patients: the posterior third of the lung is denser than the anterior third, by about
+    as much as on the real scans (40-70 HU from front to back)."""
+    lung = np.isin(normal.labels, [BY_NAME[n].label for n in LUNG_LABELS])
+    rows = np.nonzero(lung)[1]
+    values = normal.volume.hu[lung].astype(float)
+    front, back = np.percentile(rows, [33, 67])
+    gradient = np.median(values[rows > back]) - np.median(values[rows < front])
+    assert 10 < gradient < 80
 
 
 def _allowed(organ: str) -> set[int]:

@@ -111,7 +111,7 @@ def sample_anatomy(rng: np.random.Generator) -> AnatomyParams:
         pectoral_mm=pectoral,
         rib_mm=rib,
         inspiration=insp,
-        lung_hu=float(-815.0 - 65.0 * insp + rng.normal(0.0, 8.0)),
+        lung_hu=float(-835.0 - 65.0 * insp + rng.normal(0.0, 8.0)),
         lung_height=lung_height,
         dome_left_drop=float(u(8.0, 22.0)),
         recess_depth=float(u(50.0, 75.0) * scale),

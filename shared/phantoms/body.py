@@ -4,7 +4,10 @@ Every slice is computed from 2-D maps prepared once (polar angle, diaphragm heig
 spine masks) and a few scalars that vary with ``z`` (outline semi-axes, rib phase), so the whole
 volume costs a few dozen cache-sized array operations per slice. Depth below the skin is measured
 along the ray from the outline's centre, which is close to the normal distance for a near-elliptic
-thorax.
+thorax. The rib cage sets that outline; posterolateral muscle lies outside it and the back rests
+flat on the couch (:meth:`BodyModel.skin_depth`). Bone voxels take partial-volume edge, cortex and
+trabecular classes from their depth below the bone surface (:mod:`shared.phantoms.bone`); the
+scapulae and clavicles are drawn by :mod:`shared.phantoms.shoulder`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from shared.anatomy import label_of
 from shared.phantoms.anatomy import AnatomyParams
+from shared.phantoms.bone import bone_tissue
 from shared.phantoms.geometry import Grid
+from shared.phantoms.shoulder import ScapulaLayout, draw_clavicles, draw_scapulae, scapula_layout
 from shared.phantoms.tissues import Tissue as T
 
 L_SKIN, L_FAT, L_MUSCLE = label_of("skin"), label_of("subcutaneous_fat"), label_of("skeletal_muscle")
@@ -31,6 +37,9 @@ LUNG_LABELS = (L_LUL, L_LLL, L_RUL, L_RML, L_RLL)
 RIB_COUNT = 12
 DIAPHRAGM_MM = 4.5
 PLEURA_MM = 1.0
+LATISSIMUS_MM = 8.0
+"""Posterolateral muscle (latissimus dorsi) outside the rib-cage outline, at its thickest; where it
+would pass below the couch the back lies flat on it instead."""
 
 
 @dataclass
@@ -48,6 +57,10 @@ class BodyModel:
     s2a: np.ndarray
     s2p: np.ndarray
     outline: np.ndarray
+    skin_extra: np.ndarray
+    """Soft tissue (mm) outside the rib-cage outline (:data:`LATISSIMUS_MM`)."""
+    table_gap: np.ndarray
+    """Height (mm) of each pixel above the couch's top."""
     fat_t: np.ndarray
     muscle_t: np.ndarray
     pectoral: np.ndarray
@@ -62,10 +75,13 @@ class BodyModel:
     spine_block: np.ndarray
     vertebral_body_q: np.ndarray
     posterior_elements: np.ndarray
+    spine_depth: np.ndarray
+    """In-plane depth (mm) below the surface of the vertebral body and posterior elements."""
     canal: np.ndarray
     liver_edge: np.ndarray
     stomach_q: np.ndarray
     spleen_q: np.ndarray
+    scapula: ScapulaLayout
 
     # ---- scalars of the layout -------------------------------------------------------------
     @property
@@ -123,16 +139,27 @@ class BodyModel:
         t_skin = self.p.skin_mm
         pec = np.interp(z, [0.15 * self.height, 0.45 * self.height], [0.0, 1.0])
         t_fat = t_skin + self.fat_t
-        t_muscle = t_fat + self.muscle_t + pec * self.pectoral
+        t_muscle = t_fat + self.muscle_t + pec * self.pectoral + self._scapular_bulge(z)
         t_cavity = t_muscle + self.p.rib_mm
         return t_skin, t_fat, t_muscle, t_cavity
 
     def depth(self, z: float) -> np.ndarray:
-        """Depth (mm) below the skin of each pixel of the crop at height ``z``; negative outside."""
+        """Depth (mm) below the skin of the rib-cage outline of each pixel of the crop at height
+        ``z``, negative outside; the skin itself lies :meth:`skin_depth` deep."""
         a, ba, bp = self.semi_axes(z)
         inv = self.c2 * np.float32(1 / a**2) + self.s2a * np.float32(1 / ba**2)
         inv += self.s2p * np.float32(1 / bp**2)
-        return self.outline / np.sqrt(inv) - self.r
+        return self.outline / np.sqrt(inv) - self.r + self._scapular_bulge(z)
+
+    def skin_depth(self, depth: np.ndarray) -> np.ndarray:
+        """Depth below the actual skin, from :meth:`depth`: posterolateral muscle added, back flat
+        on the couch."""
+        return np.minimum(depth + self.skin_extra, self.table_gap)
+
+    def _scapular_bulge(self, z: float) -> np.ndarray | float:
+        """How far the muscles around the scapulae push the skin out at ``z`` (mm; a map or 0)."""
+        w = self.scapula.weight(z)
+        return self.scapula.bulge * np.float32(w) if w > 0 else 0.0
 
     def above_diaphragm(self, box: tuple) -> np.ndarray:
         """True where a voxel of ``box`` lies above the diaphragm (anywhere outside the body crop)."""
@@ -216,6 +243,9 @@ def build_body_model(grid: Grid, p: AnatomyParams) -> BodyModel:
     posterior_elements = np.where(transverse & ~arch & ~spinous, 2, posterior_elements.astype(np.uint8))
     paraspinal = (((np.abs(X) - 30.0 * s) / (24.0 * s)) ** 2 + ((Y - yc - 18.0 * s) / (18.0 * s)) ** 2) < 1
     vb_margin = ((X / (vbx + 5)) ** 2 + ((Y - ys) / (vby + 5)) ** 2) < 1
+    pixel = float(grid.spacing[0])
+    spine_depth = np.where(vb_q <= 1, (1 - np.sqrt(vb_q)) * vby,
+                           ndi.distance_transform_edt(posterior_elements > 0) * pixel).astype(np.float32)
     spine_block = vb_margin | ((np.abs(X) < vbx + 5) & (Y > ys)) | paraspinal | (posterior_elements > 0) | canal
 
     liver_edge = (35.0 * s - 0.55 * Y).astype(np.float32)
@@ -223,13 +253,15 @@ def build_body_model(grid: Grid, p: AnatomyParams) -> BodyModel:
     model = BodyModel(
         grid=grid, p=p, rows=rows, cols=cols, X=X, Y=Y, r=r.astype(np.float32),
         c2=c2.astype(np.float32), s2a=s2a, s2p=s2p, outline=outline.astype(np.float32),
+        skin_extra=np.where(Y > 0, LATISSIMUS_MM * s * np.sin(2 * psi) ** 2, 0.0).astype(np.float32),
+        table_gap=(table_top(p, X) - Y).astype(np.float32),
         fat_t=fat_t.astype(np.float32), muscle_t=muscle_t.astype(np.float32),
         pectoral=pectoral.astype(np.float32), rib_drop=rib_drop.astype(np.float32),
         phi=phi.astype(np.float32), diaphragm_z=diaphragm_z, apex_q=apex_q, right=right,
         fissure_left=fissure_left, fissure_right=fissure_right,
         fissure_horizontal=fissure_horizontal, spine_block=spine_block, vertebral_body_q=vb_q,
-        posterior_elements=posterior_elements, canal=canal, liver_edge=liver_edge,
-        stomach_q=np.zeros(1), spleen_q=np.zeros(1),
+        posterior_elements=posterior_elements, spine_depth=spine_depth, canal=canal, liver_edge=liver_edge,
+        stomach_q=np.zeros(1), spleen_q=np.zeros(1), scapula=scapula_layout(p, Y, phi),
     )
     sc, sr = model.stomach_center, model.stomach_radii
     model.stomach_q = (((X - sc[0]) / sr[0]) ** 2 + ((Y - sc[1]) / sr[1]) ** 2).astype(np.float32)
@@ -250,22 +282,25 @@ def draw_body(model: BodyModel, labels: np.ndarray, tissue: np.ndarray) -> None:
         lab = labels[k, model.rows, model.cols]
         tis = tissue[k, model.rows, model.cols]
         _draw_slice(model, float(z), lab, tis)
+    draw_clavicles(model, labels, tissue)
 
 
 def _draw_slice(m: BodyModel, z: float, lab: np.ndarray, tis: np.ndarray) -> None:
     p = m.p
     d = m.depth(z)
+    skin = m.skin_depth(d)
     t_skin, t_fat, t_muscle, t_cavity = m.layer_depths(z)
-    inside = d >= 0
+    inside = skin >= 0
     lab[inside], tis[inside] = L_SKIN, T.SKIN
-    sel = d >= t_skin
+    sel = skin >= t_skin
     lab[sel], tis[sel] = L_FAT, T.FAT
-    sel = d >= t_fat
+    sel = skin >= t_fat
     lab[sel], tis[sel] = L_MUSCLE, T.MUSCLE
     cavity = (d >= t_cavity) & ~m.spine_block
-    block = m.spine_block & (d >= t_fat)
+    block = m.spine_block & (skin >= t_fat)
     lab[block], tis[block] = L_MUSCLE, T.MUSCLE
 
+    draw_scapulae(m, z, d, t_fat, t_muscle, lab, tis)
     _draw_ribs(m, z, d, t_muscle, t_cavity, lab, tis)
     _draw_sternum(m, z, d, t_muscle, lab, tis)
     _draw_spine(m, z, lab, tis)
@@ -305,12 +340,12 @@ def _draw_ribs(m: BodyModel, z: float, d: np.ndarray, t_in: np.ndarray, t_out: n
     is_rib = (k >= 0) & (k < RIB_COUNT) & (frac_mm < height) & (phi < reach)
     if not is_rib.any():
         return
-    rim = (frac_mm < 1.0) | (frac_mm > height - 1.0)
     db = d[band]
-    rim |= (db < t_in[band] + 2.0) | (db > t_out[band] - 1.5)
+    in_plane = np.minimum(db - t_in[band] - 1.0, t_out[band] - 0.5 - db)
+    along_z = np.minimum(frac_mm, height - frac_mm)
     cartilage = phi > 0.78 * np.pi
     bone_l = np.where(cartilage, L_CARTILAGE, L_RIBS)
-    bone_t = np.where(cartilage, T.CARTILAGE, np.where(rim, T.CORTICAL_BONE, T.TRABECULAR_BONE))
+    bone_t = np.where(cartilage, T.CARTILAGE, bone_tissue(m.grid, in_plane, along_z))
     bl, bt = lab[band], tis[band]
     bl[is_rib], bt[is_rib] = bone_l[is_rib], bone_t[is_rib]
     lab[band], tis[band] = bl, bt
@@ -331,26 +366,27 @@ def _draw_sternum(m: BodyModel, z: float, d: np.ndarray, t_in: np.ndarray,
     thick = 12.0 * m.p.scale
     x = np.abs(m.X - m.p.mediastinum_x * 0.3)
     sel = (m.Y < 0) & (x < half) & (d >= t_in - 2.0) & (d < t_in + thick)
-    rim = (x > half - 1.5) | (d < t_in - 0.5) | (d > t_in + thick - 1.8)
+    in_plane = np.minimum(np.minimum(half - x, d - t_in + 2.0), t_in + thick - d)
     lab[sel] = L_STERNUM
-    tis[sel] = np.where(rim[sel], T.CORTICAL_BONE, T.TRABECULAR_BONE)
+    tis[sel] = bone_tissue(m.grid, in_plane[sel], np.inf)
 
 
 def _draw_spine(m: BodyModel, z: float, lab: np.ndarray, tis: np.ndarray) -> None:
     p = m.p
-    pos = (z / p.vertebra_pitch + p.vertebra_phase) % 1.0
-    disc = pos < 5.0 / p.vertebra_pitch
+    pitch = p.vertebra_pitch
+    pos = (z / pitch + p.vertebra_phase) % 1.0
+    disc = 5.0 / pitch
     body = m.vertebral_body_q <= 1.0
-    if disc:
+    if pos < disc:
         lab[body], tis[body] = L_BODY, T.DISC
     else:
-        rim = m.vertebral_body_q > (1 - 1.6 / m.vb_radii[1]) ** 2
         lab[body] = L_VERTEBRAE
-        tis[body] = np.where(rim[body], T.CORTICAL_BONE, T.TRABECULAR_BONE)
+        tis[body] = bone_tissue(m.grid, m.spine_depth[body], min(pos - disc, 1.0 - pos) * pitch)
         # arch and spinous process in most of each vertebra's height, transverse processes in part
-        pe = (m.posterior_elements == 1) if pos > 0.75 else (m.posterior_elements > 0)
         if pos > 0.25:
-            lab[pe], tis[pe] = L_VERTEBRAE, T.CORTICAL_BONE
+            pe = (m.posterior_elements == 1) if pos > 0.75 else (m.posterior_elements > 0)
+            along_z = (pos - 0.25) * pitch if pos <= 0.75 else min(pos - 0.25, 1.0 - pos) * pitch
+            lab[pe], tis[pe] = L_VERTEBRAE, bone_tissue(m.grid, m.spine_depth[pe], along_z)
     lab[m.canal], tis[m.canal] = L_CORD, T.CSF
 
 
@@ -398,11 +434,16 @@ def _draw_abdomen(m: BodyModel, z: float, sel: np.ndarray, lab: np.ndarray, tis:
     lab[spleen], tis[spleen] = L_SPLEEN, T.SPLEEN
 
 
+def table_top(p: AnatomyParams, x: np.ndarray) -> np.ndarray:
+    """Body ``y`` (mm) of the couch's top surface at ``x``: curved up at the sides."""
+    return p.body_posterior * 0.98 + 3.0 - 0.0012 * x**2
+
+
 def draw_table(grid: Grid, p: AnatomyParams, tissue: np.ndarray) -> None:
     """The patient couch below the back: a curved carbon-fibre shell around foam (label 0)."""
     x = grid.x[None, :]
     y = grid.y[:, None]
-    top = p.body_posterior * 0.98 + 3.0 - 0.0012 * x**2
+    top = table_top(p, x)
     shell = (y >= top) & (y < top + 2.0) | (y >= top + 14.0) & (y < top + 16.0)
     foam = (y >= top + 2.0) & (y < top + 14.0)
     width = np.abs(x) < 220.0

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from pydicom.uid import generate_uid
-from scipy import ndimage as ndi
 
 from shared.dicom.volume import Volume, VolumeMeta
 from shared.phantoms.anatomy import AnatomyParams, sample_anatomy
-from shared.phantoms.body import build_body_model, draw_body, draw_table
+from shared.phantoms.body import BodyModel, build_body_model, draw_body, draw_table
 from shared.phantoms.geometry import Grid
+from shared.phantoms.lung_texture import LungTexture
 from shared.phantoms.mediastinum import draw_mediastinum
 from shared.phantoms.pathologies import Lesion, PathologyContext, apply_pathologies, plan_pathologies
 from shared.phantoms.scanner import ScannerParams, acquire, sample_scanner
@@ -26,7 +26,6 @@ from shared.phantoms.vessels import draw_lung_trees
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 STREAMS = {"anatomy": 1, "scanner": 2, "trees": 3, "pathology": 4, "hu": 5, "noise": 6, "meta": 7, "texture": 8}
-LUNG_TEXTURE_SD = 28.0
 
 
 @dataclass
@@ -91,7 +90,7 @@ def generate_phantom(
     plan.apply_space(ctx)
     draw_lung_trees(grid, labels, tissue, hilum, _rng(seed, "trees"))
     lut = tissue_hu(phase=scanner.contrast_phase, rng=_rng(seed, "hu"), lung_hu=anatomy.lung_hu)
-    hu = _hounsfield(grid, tissue, lut, _rng(seed, "texture"))
+    hu = _hounsfield(model, tissue, lut, _rng(seed, "texture"))
     ctx.hu, ctx.lut = hu, lut
     lesions = apply_pathologies(plan, ctx)
     del tissue
@@ -113,21 +112,18 @@ def _grid(p: AnatomyParams, sc: ScannerParams, shape: tuple[int, int, int]) -> G
     return Grid(shape=shape, spacing=(dx, dy, dz), origin=origin, lps_offset=(bx, by, table_z))
 
 
-def _hounsfield(grid: Grid, tissue: np.ndarray, lut: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """HU before acquisition: tissue values; lung denser towards the dependent (posterior) side and
-    mottled by a smooth random texture (secondary lobules, sub-resolution vessels)."""
+def _hounsfield(model: BodyModel, tissue: np.ndarray, lut: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """HU before acquisition: tissue values, lung with its gravity gradient and texture
+    (:mod:`shared.phantoms.lung_texture`)."""
     hu = np.empty(tissue.shape, dtype=np.float32)
-    gravity = (0.35 * (grid.y - grid.y.mean())).astype(np.float32)[:, None]  # ~35 HU per 10 cm
-    ny, nx = tissue.shape[1:]
-    sigma = max(0.8, 1.5 / grid.spacing[0])
-    bank = ndi.gaussian_filter(rng.standard_normal((4, ny, nx)).astype(np.float32), (0, sigma, sigma))
-    bank *= np.float32(LUNG_TEXTURE_SD / max(float(bank.std()), 1e-6))
-    shifts = rng.integers(0, min(ny, nx), size=(tissue.shape[0], 2))
+    texture = LungTexture(model, rng)
+    rows, cols = model.rows, model.cols
     for k in range(tissue.shape[0]):
         np.take(lut, tissue[k], out=hu[k])
-        lung = tissue[k] == Tissue.LUNG
-        texture = np.roll(bank[k % 4], tuple(shifts[k]), axis=(0, 1))
-        hu[k][lung] += (gravity + texture)[lung]
+        lung = tissue[k, rows, cols] == Tissue.LUNG
+        if lung.any():
+            crop = hu[k, rows, cols]
+            crop[lung] += texture.offsets(k)[lung]
     return hu
 
 

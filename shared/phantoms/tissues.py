@@ -41,9 +41,17 @@ class Tissue(IntEnum):
     SOFT_TISSUE = 20
     TABLE_FOAM = 21
     TABLE_SHELL = 22
+    BONE_EDGE_OUTER = 23
+    """A voxel the bone surface cuts through, mostly outside the bone: a little cortex in it."""
+    BONE_EDGE_INNER = 24
+    """A voxel the bone surface cuts through, mostly inside the bone: more cortex in it."""
 
 
 CONTRAST_PHASES = ("none", "arterial", "venous")
+LUNG_BLOOD_FRACTION = 0.09
+"""Share of a lung voxel that is capillary and small-vessel blood (pulmonary blood volume is about
+a tenth of the body's): contrast raises lung density by this share of the blood's enhancement,
+about +25 HU in CT angiography."""
 
 # (mean, random spread) per tissue; phase-specific entries override the non-contrast ones.
 _NOMINAL: dict[Tissue, tuple[float, float]] = {
@@ -52,8 +60,10 @@ _NOMINAL: dict[Tissue, tuple[float, float]] = {
     Tissue.FAT: (-100.0, 8.0),
     Tissue.MUSCLE: (45.0, 5.0),
     Tissue.SKIN: (35.0, 5.0),
-    Tissue.CORTICAL_BONE: (800.0, 100.0),
-    Tissue.TRABECULAR_BONE: (260.0, 40.0),
+    Tissue.CORTICAL_BONE: (620.0, 60.0),
+    Tissue.TRABECULAR_BONE: (190.0, 35.0),
+    Tissue.BONE_EDGE_OUTER: (360.0, 30.0),
+    Tissue.BONE_EDGE_INNER: (450.0, 40.0),
     Tissue.CARTILAGE: (130.0, 30.0),
     Tissue.CSF: (20.0, 5.0),
     Tissue.DISC: (90.0, 10.0),
@@ -103,5 +113,7 @@ def tissue_hu(*, phase: str, rng: np.random.Generator, lung_hu: float) -> np.nda
     for tissue in Tissue:
         mean, spread = table[tissue]
         hu[tissue] = mean + spread * float(rng.uniform(-1.0, 1.0))
-    hu[Tissue.LUNG] = lung_hu
+    blood = (hu[Tissue.BLOOD_LEFT] + hu[Tissue.BLOOD_RIGHT]) / 2
+    unenhanced = (_NOMINAL[Tissue.BLOOD_LEFT][0] + _NOMINAL[Tissue.BLOOD_RIGHT][0]) / 2
+    hu[Tissue.LUNG] = lung_hu + LUNG_BLOOD_FRACTION * (blood - unenhanced)
     return hu
