@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test data bench eval clean
+.PHONY: install run test data bench eval clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,12 +23,20 @@ run: install
 data: install
 	$(BIN)/ctriage data fetch
 
+## System tools the tests and benchmarks drive as real peers: dcmtk (storescu, echoscu, storescp) as the
+## PACS. Installed with apt-get only when missing and we are root; otherwise their tests skip, saying why.
+system-deps:
+	@command -v storescu >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk) >/dev/null; \
+	  else echo "system-deps: dcmtk is missing and cannot be installed here (not root, or no apt-get)"; fi; }
+
 ## The whole test suite (CI runs exactly this).
-test: install data
+test: install data system-deps
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 ## Benchmarks: print tables (see README).
-bench: install data
+bench: install data system-deps
 	$(BIN)/python -m bench
 
 clean:

@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 
-SECTIONS = ("dicom", "phantoms", "api", "pipeline")
+SECTIONS = ("dicom", "phantoms", "organs", "api", "pipeline", "outputs", "dimse")
 
 
 def main(argv: list[str]) -> int:

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "shared.embedded:run_command",
     "api": "gateway.main:api_command",
     "worker": "shared.queue.worker_cli:worker_command",
+    "dicom-receiver": "gateway.dimse.cli:dicom_receiver_command",
 }
 
 

@@ -41,9 +41,27 @@ class Settings(BaseSettings):
     max_zip_members: int = Field(20000)
     max_zip_ratio: float = Field(200.0, description="Refuse zips expanding more than this factor.")
     predict_wait_seconds: float = Field(120.0, description="How long /inference/predict waits.")
+    report_cache_seconds: float = Field(1.0, description="How long a gateway reuses a scan's report answer; 0 = never.")
 
     stage_time_limit_seconds: int = Field(1800, description="Hard time limit of one stage task.")
     stage_max_retries: int = Field(3, description="Retries of a stage after a transient error.")
+
+    # PACS intake: the DICOM C-STORE receiver (`ctriage dicom-receiver`) and study completeness.
+    dicom_ae_title: str = Field("CTRIAGE", description="Our AE title; associations calling another are refused.")
+    dicom_host: str = Field("127.0.0.1", description="Bind address of the DICOM receiver (0.0.0.0 in containers).")
+    dicom_port: int = Field(11112, description="TCP port of the DICOM receiver.")
+    dicom_allowed_calling_aes: str = Field(
+        "", description="Comma-separated calling AE titles allowed to associate; '*' allows any; empty refuses all."
+    )
+    dicom_max_associations: int = Field(32, description="Concurrent associations; more are refused (transient).")
+    dicom_max_pdu_bytes: int = Field(4 * 1024**2, description="Largest PDU we accept (our Maximum Length, PS3.8 D.1).")
+    dicom_network_timeout_seconds: float = Field(60.0, description="An association silent this long is aborted.")
+    completeness_quiet_seconds: float = Field(10.0, description="A series with no new instance for this long is complete.")
+    completeness_scan_seconds: float = Field(1.0, description="How often the receiver looks for complete series.")
+    auto_analyze: bool = Field(True, description="Start an analysis run when a received series is complete.")
+    auto_analyze_modalities: str = Field("CT", description="Comma-separated modalities that are analyzed automatically.")
+    auto_analyze_min_instances: int = Field(10, description="Fewer instances (e.g. a localizer series) are not analyzed.")
+
     log_level: str = Field("INFO")
 
     @property

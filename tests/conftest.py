@@ -17,3 +17,11 @@ def shared_ct() -> Path:
     if not SHARED_CT.is_dir():
         pytest.skip(f"real CT folder {SHARED_CT} is missing (present beside the repo in CI)")
     return SHARED_CT
+
+
+@pytest.fixture
+def gateway(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A running gateway app on SQLite and a local store in ``tmp_path`` (see tests/gateway_testkit.py)."""
+    from gateway_testkit import gateway_settings, start_gateway  # imported here: only gateway tests pay for it
+
+    yield from start_gateway(gateway_settings(tmp_path))

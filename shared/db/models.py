@@ -11,7 +11,7 @@ import enum
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, Enum, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -100,6 +100,12 @@ class Series(Base):
     """A received series: the API's "scan". Its instances live in object storage under ``storage_prefix``."""
 
     __tablename__ = "series"
+    # One row per SeriesInstanceUID of a study: concurrent intakes of one series must meet on it.
+    __table_args__ = (
+        UniqueConstraint("study_pk", "series_instance_uid", name="uq_series_study_series"),
+        # The completeness scanner's question: series still open (completed_at NULL) that received instances.
+        Index("ix_series_completion", "completed_at", "last_instance_at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     study_pk: Mapped[str] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
@@ -116,6 +122,10 @@ class Series(Base):
     original_filename: Mapped[str | None] = mapped_column(String(256))
     original_content_type: Mapped[str | None] = mapped_column(String(128))
     original_sha256: Mapped[str | None] = mapped_column(String(64))
+    # Completeness of series arriving instance by instance (C-STORE, STOW-RS; see shared.completeness).
+    last_instance_at: Mapped[datetime | None] = mapped_column()  # when the newest new instance was stored
+    completed_at: Mapped[datetime | None] = mapped_column()  # None while instances may still come
+    expected_instances: Mapped[int | None] = mapped_column(Integer)  # complete at once when reached
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,88 @@
+"""Persist one received instance (C-STORE or STOW-RS): stored and indexed before its success is reported.
+
+Both intakes go through :func:`shared.ingest.ingest_instance` (the REST upload's path too): the object
+lands in object storage byte for byte, its rows in the database, a repeat of a stored SOPInstanceUID
+is stored once. On top, the series' completeness clock restarts (:mod:`shared.completeness`).
+
+Only CT image storage SOP classes are taken (CT, Enhanced CT, Legacy Converted Enhanced CT): a
+chest-CT triage has no use for the rest, and refusing it per object (not per association) lets the
+PACS deliver the CT of a mixed study. Failures map to DIMSE statuses (PS3.4 B.2.3), which STOW-RS
+reports as its Failure Reason (PS3.18 Table 10.5.3-1 uses the same codes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.dimse.commands import Status
+from shared.completeness import record_new_instances, utcnow
+from shared.dicom.errors import LoadError
+from shared.dicom.instances import CT_SOP_CLASSES
+from shared.ingest import ingest_instance
+from shared.storage.base import ObjectStore, StorageError
+
+log = logging.getLogger(__name__)
+
+_ATTEMPTS = 4  # a concurrent intake may create the same study/series/instance row first: then try again
+_RETRY_PAUSE_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """The outcome of one instance: a DIMSE status and, on failure, a comment for the SCU (no PHI)."""
+
+    status: int
+    comment: str | None = None
+    series_id: str | None = None
+    new: bool = False  # stored now (False: a repeat of a stored instance, or refused)
+    expected_reached: bool = False  # the series now holds its expected instance count
+
+    @property
+    def ok(self) -> bool:
+        """Whether the instance is stored (now or before)."""
+        return self.status == Status.SUCCESS
+
+
+class InstanceIntake:
+    """Stores received instances for one intake ``source`` (``cstore`` or ``stowrs``); thread-safe."""
+
+    def __init__(self, *, session_factory: sessionmaker[Session], store: ObjectStore, source: str) -> None:
+        self._session_factory = session_factory
+        self._store = store
+        self._source = source
+
+    def receive(self, *, name: str, data: bytes | Path, sop_class_uid: str) -> Receipt:
+        """Store the DICOM Part 10 object ``data`` and index it; ``name`` only labels errors."""
+        if sop_class_uid not in CT_SOP_CLASSES:
+            return Receipt(Status.SOP_CLASS_NOT_SUPPORTED, "ctriage accepts CT image storage SOP classes only")
+        for attempt in range(_ATTEMPTS):
+            with self._session_factory() as session:
+                try:
+                    return self._ingest(session, name=name, data=data)
+                except LoadError as error:
+                    session.rollback()
+                    return Receipt(Status.CANNOT_UNDERSTAND, f"unreadable DICOM object ({error.reason.value})")
+                except StorageError as error:
+                    session.rollback()
+                    log.error("%s intake: object storage failed: %s", self._source, type(error).__name__)
+                    return Receipt(Status.OUT_OF_RESOURCES, "object storage unavailable, send again later")
+                except IntegrityError:
+                    session.rollback()  # another intake created the same row first; it is there now
+                except OperationalError as error:
+                    session.rollback()
+                    log.warning("%s intake: database busy or unreachable (attempt %d): %s", self._source, attempt + 1,
+                                type(error.orig).__name__ if error.orig is not None else type(error).__name__)
+            time.sleep(_RETRY_PAUSE_SECONDS * (attempt + 1))
+        return Receipt(Status.OUT_OF_RESOURCES, "database unavailable, send again later")
+
+    def _ingest(self, session: Session, *, name: str, data: bytes | Path) -> Receipt:
+        series, new = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
+        expected_reached = record_new_instances(session=session, series=series, now=utcnow()) if new else False
+        session.commit()
+        return Receipt(Status.SUCCESS, series_id=series.id, new=new, expected_reached=expected_reached)
