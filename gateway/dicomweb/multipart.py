@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 
+from gateway.multipart_stream import require_boundary, stream_multipart
 from gateway.problems import ProblemError
 
 DICOM_MEDIA_TYPE = b"application/dicom"
@@ -77,11 +77,6 @@ class _PartCollector:
             self._handle = None
 
 
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(413, "payload-too-large", f"The request exceeds the limit of {limit} bytes.",
-                        reason="upload_too_large", limit_bytes=limit)
-
-
 async def receive_related(request: Request, *, workdir: Path, max_bytes: int) -> list[ReceivedPart]:
     """Stream a STOW-RS body into ``workdir``; 415/400/413 problems for what cannot be taken."""
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
@@ -92,31 +87,8 @@ async def receive_related(request: Request, *, workdir: Path, max_bytes: int) ->
             'Send the instances as multipart/related; type="application/dicom" (PS3.18 10.5.1.2).',
             reason="unsupported_media_type",
         )
-    boundary = options.get(b"boundary")
-    if not boundary:
-        raise ProblemError(400, "bad-request", "The multipart boundary is missing.", reason="malformed_multipart")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-
     collector = _PartCollector(workdir)
-    callbacks = {
-        name: getattr(collector, name)
-        for name in ("on_part_begin", "on_header_field", "on_header_value", "on_header_end", "on_part_data", "on_part_end")
-    }
-    parser = MultipartParser(boundary.strip(b'"'), callbacks)  # type: ignore[arg-type]
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            parser.write(chunk)
-        parser.finalize()
-    except MultipartParseError as error:
-        raise ProblemError(400, "bad-request", "The multipart body is malformed.", reason="malformed_multipart") from error
-    finally:
-        collector.close()
+    await stream_multipart(request, boundary=require_boundary(options), collector=collector, max_bytes=max_bytes)
     if not collector.parts:
         raise ProblemError(400, "bad-request", "The request holds no instance.", reason="no_instances")
     return collector.parts

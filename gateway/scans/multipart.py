@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import Request
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 
+from gateway.multipart_stream import require_boundary, stream_multipart
 from gateway.problems import ProblemError
 from shared.ingest import UploadedPart
 
@@ -35,13 +35,6 @@ def safe_filename(raw: str, *, fallback: str) -> str:
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE_FILENAME.sub("_", name).strip(" .")[:200]
     return name or fallback
-
-
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(
-        413, "payload-too-large", f"The upload exceeds the limit of {limit} bytes.", reason="upload_too_large",
-        limit_bytes=limit,
-    )
 
 
 class _FormCollector:
@@ -148,32 +141,6 @@ async def receive_form(
         raise ProblemError(
             415, "unsupported-media-type", "Send the files as multipart/form-data.", reason="unsupported_media_type"
         )
-    boundary = options.get(b"boundary")
-    if not boundary:
-        raise ProblemError(400, "bad-request", "The multipart boundary is missing.", reason="malformed_multipart")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-
     collector = _FormCollector(workdir=workdir, file_field=file_field, text_fields=text_fields)
-    callbacks = {
-        name: getattr(collector, name)
-        for name in (
-            "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
-            "on_headers_finished", "on_part_data", "on_part_end",
-        )
-    }
-    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            parser.write(chunk)
-        parser.finalize()
-    except MultipartParseError as error:
-        raise ProblemError(400, "bad-request", "The multipart body is malformed.", reason="malformed_multipart") from error
-    finally:
-        collector.close()
+    await stream_multipart(request, boundary=require_boundary(options), collector=collector, max_bytes=max_bytes)
     return collector.form
