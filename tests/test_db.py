@@ -6,11 +6,9 @@ and CI runs do not collide. Set ``CTRIAGE_TEST_POSTGRES_URL`` to use another ser
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,37 +17,24 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import create_engine, delete, inspect, make_url, pool, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import create_engine, delete, inspect, make_url, pool, select
+from sqlalchemy.exc import IntegrityError
 
+from servers import postgres_schema
 from shared.config import get_settings
 from shared.db.cli import db_command
 from shared.db.migrate import alembic_config, current_revision, head_revision, upgrade_database
 from shared.db.models import AnalysisRun, Base, Instance, Patient, Report, RunState, Series, Study
-from shared.db.session import get_engine, session_scope
+from shared.db.session import session_scope
 
-POSTGRES_URL = os.environ.get("CTRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A URL whose ``search_path`` is a fresh schema of the test database; the schema is dropped after."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool, connect_args={"connect_timeout": 3})
-    schema = f"ctriage_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL server unreachable at {make_url(POSTGRES_URL).render_as_string()}: {error.orig}")
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
+    with postgres_schema("ctriage_test") as url:
         yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

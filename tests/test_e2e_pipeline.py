@@ -8,9 +8,6 @@ server over HTTP). Phantoms are small (96x160x160) to keep the suite fast on two
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,13 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, make_url, pool, select, text
+from sqlalchemy import select
 
+from servers import free_port, moto_s3_server, postgres_schema
 from pipeline_testkit import Processes, phantom, put_series, record_series, settings_env, wait_for_run, with_round_lesion, write_series
 from shared.config import Settings
 from shared.db.migrate import upgrade_database
 from shared.db.models import Report, RunState
-from shared.db.session import get_engine, session_factory
+from shared.db.session import session_factory
 from shared.phantoms.negatives import write_negative
 from shared.pipeline.dispatch import enqueue_analysis
 from shared.queue.app import configure
@@ -37,19 +35,8 @@ from shared.storage.factory import store_from_settings
 pytestmark = pytest.mark.e2e
 
 ADMIN_KEY = "ctr_e2e-admin-key-0123456789abcdefghijklmnopqrs"
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_HOST = "127.0.0.1:6379"
 RUN_TIMEOUT = 240.0
-MOTO_SERVER = """
-import logging, sys
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server._server.server_port, flush=True)
-sys.stdin.read()
-server.stop()
-"""
 
 
 @dataclass
@@ -73,7 +60,7 @@ class Stack:
 @pytest.fixture(scope="module", params=["embedded", pytest.param("servers", marks=[pytest.mark.postgres, pytest.mark.redis])])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp(request.param)
-    port = _free_port()
+    port = free_port()
     common = {"data_dir": root / "var", "bootstrap_admin_key": ADMIN_KEY, "api_host": "127.0.0.1", "api_port": port,
               "stage_time_limit_seconds": 300}
     with ExitStack() as cleanup:
@@ -81,9 +68,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             settings = Settings(_env_file=None, **common)  # type: ignore[call-arg]
         else:
             settings = Settings(  # type: ignore[call-arg]
-                _env_file=None, **common, database_url=cleanup.enter_context(_postgres_schema()),
+                _env_file=None, **common, database_url=cleanup.enter_context(postgres_schema("ctriage_e2e")),
                 broker_url=cleanup.enter_context(_empty_redis_database()), storage_backend="s3",
-                s3_endpoint=cleanup.enter_context(_moto_server()), s3_bucket=f"e2e-{uuid.uuid4().hex[:16]}",
+                s3_endpoint=cleanup.enter_context(moto_s3_server()), s3_bucket=f"e2e-{uuid.uuid4().hex[:16]}",
                 s3_access_key="testing", s3_secret_key="testing",
             )
         upgrade_database(settings.resolved_database_url)
@@ -149,7 +136,7 @@ def test_enqueue_analysis_drives_the_chain_to_done_and_rejected(stack: Stack, tm
     normal = _wait(stack, runs["normal"])
     rejected = _wait(stack, runs["mr"])
 
-    assert normal.state is RunState.done
+    assert normal.state is RunState.done, (normal.reason, normal.reason_detail)
     assert set(normal.model_versions) == {"gate", "screen", "localize"}
     assert all(normal.stages[stage]["seconds"] is not None for stage in ("gate", "screen", "localize"))
     assert rejected.state is RunState.rejected and rejected.reason == "not_ct"
@@ -210,31 +197,6 @@ def _wait_healthy(api: str, processes: Processes, timeout: float = 120.0) -> Non
     pytest.fail(f"gateway not healthy after {timeout:.0f} s:\n{processes.tail('api')}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def _postgres_schema() -> Iterator[str]:
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool, connect_args={"connect_timeout": 3})
-    schema = f"ctriage_e2e_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URL}: {error}")
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        get_engine(url).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @contextmanager
 def _empty_redis_database() -> Iterator[str]:
     import redis
@@ -256,17 +218,3 @@ def _empty_redis_database() -> Iterator[str]:
         client.close()
 
 
-@contextmanager
-def _moto_server() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-c", MOTO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = process.stdout.readline().strip()  # type: ignore[union-attr]
-        if not port.isdigit():
-            pytest.fail(f"moto server did not start (exit code {process.poll()})")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.stdin.close()  # type: ignore[union-attr]
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()

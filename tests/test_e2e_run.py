@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from servers import free_port
 from shared.embedded import ctriage_argv
 
 pytestmark = pytest.mark.e2e
@@ -22,15 +22,8 @@ REPO = Path(__file__).resolve().parents[1]
 BANNER_END = "Press Ctrl-C to stop."
 
 
-def _free_port() -> int:
-    """A TCP port free on loopback right now (so parallel runs do not collide on defaults)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_run_starts_everything_prints_a_usable_admin_key_and_stops_on_ctrl_c(tmp_path: Path):
-    port, dicom_port = _free_port(), _free_port()
+    port, dicom_port = free_port(), free_port()
     data_dir = tmp_path / "embedded-var"
     env = {key: value for key, value in os.environ.items() if not key.startswith("CTRIAGE_")}
     env.update(CTRIAGE_DATA_DIR=str(data_dir), CTRIAGE_API_PORT=str(port), CTRIAGE_DICOM_PORT=str(dicom_port), PYTHONUNBUFFERED="1")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from servers import postgres_schema
 from gateway_testkit import (
     Gateway,
     assert_problem,
@@ -18,12 +17,8 @@ from gateway_testkit import (
     upload,
     write_series,
 )
-from sqlalchemy import create_engine, make_url, pool, text
-from sqlalchemy.exc import OperationalError
 
-from shared.db.session import get_engine
 
-POSTGRES_URL = os.environ.get("CTRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 pytestmark = pytest.mark.postgres
 
@@ -31,23 +26,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def postgres_gateway(tmp_path: Path) -> Iterator[Gateway]:
     """A gateway whose database is a new schema on the server (dropped afterwards)."""
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool,
-                          connect_args={"connect_timeout": 3})
-    schema = f"ctriage_gateway_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as error:
-        pytest.skip(f"PostgreSQL unreachable at {make_url(POSTGRES_URL).render_as_string()}: {error.orig}")
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    url_text = url.render_as_string(hide_password=False)
-    try:
-        yield from start_gateway(gateway_settings(tmp_path, database_url=url_text))
-    finally:
-        get_engine(url_text).dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("ctriage_gateway") as url:
+        yield from start_gateway(gateway_settings(tmp_path, database_url=url))
 
 
 def test_gateway_round_trip_on_postgres(postgres_gateway: Gateway, tmp_path: Path) -> None:

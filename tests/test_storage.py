@@ -10,8 +10,6 @@ import hashlib
 import io
 import random
 import socket
-import subprocess
-import sys
 import tracemalloc
 import uuid
 from collections.abc import Iterator
@@ -19,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from servers import moto_s3_server
 from shared.config import Settings
 from shared.storage import ObjectNotFound, ObjectStore, StorageError
 from shared.storage.factory import store_from_settings
@@ -26,33 +25,11 @@ from shared.storage.local import LocalStore
 from shared.storage.s3 import S3Store
 
 MIB = 1 << 20
-MOTO_SERVER = """
-import logging, sys
-logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log on the test output
-from moto.server import ThreadedMotoServer
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-print(server._server.server_port, flush=True)
-sys.stdin.read()  # runs until the test session closes our stdin
-server.stop()
-"""
-
-
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """host:port of a moto S3 server running in a child process for the whole session."""
-    process = subprocess.Popen([sys.executable, "-c", MOTO_SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        port = process.stdout.readline().strip()  # type: ignore[union-attr]
-        if not port.isdigit():
-            pytest.fail(f"moto server did not start (exit code {process.poll()})")
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.stdin.close()  # type: ignore[union-attr]
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with moto_s3_server() as endpoint:
+        yield endpoint
 
 
 def make_s3_store(endpoint: str, **options: object) -> S3Store:
