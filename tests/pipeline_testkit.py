@@ -30,6 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL_SHAPE = (96, 160, 160)
 """(nz, ny, nx) of the test phantoms: small enough for CI's two cores, big enough for the gate."""
 
+TEST_MAX_PIXEL_MM = "4.0"
+"""The gate refuses pixels coarser than 1.5 mm; these phantoms' are ~2.9 mm (their field of view is
+~460 mm), so pipeline tests, in this process and in the workers they start, allow coarser ones."""
+os.environ.setdefault("CTRIAGE_GATE_MAX_PIXEL_MM", TEST_MAX_PIXEL_MM)
+
 
 def phantom(*, seed: int, pathologies: Iterable[str] = (), shape: tuple[int, int, int] = SMALL_SHAPE):  # type: ignore[no-untyped-def]
     """A synthetic chest CT with ground truth (:class:`shared.phantoms.Phantom`)."""
@@ -97,6 +102,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "STAGE_MAX_RETRIES": str(settings.stage_max_retries),
         "API_PORT": str(settings.api_port),
         "API_HOST": settings.api_host,
+        "GATE_BACKEND": settings.gate_backend,
+        "GATE_MAX_PIXEL_MM": str(settings.gate_max_pixel_mm),
     }
     env.update({f"CTRIAGE_{key}": value for key, value in values.items()})
     env["PYTHONUNBUFFERED"] = "1"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline_testkit import phantom, put_series, with_round_lesion, write_series
-from shared.anatomy import LEFT_LUNG, RIGHT_LUNG, label_of
+from shared.anatomy import LEFT_LUNG, LEFT_LUNG_ANY, RIGHT_LUNG, RIGHT_LUNG_ANY, label_of
 from shared.contracts import GateRequest
 from shared.dicom.volume import Volume, VolumeMeta
 from shared.dicom.writer import write_ct_series
@@ -51,7 +51,8 @@ def test_a_normal_phantom_is_normal_with_both_lungs_on_the_right_side(store, tmp
     organs = get_label_map(store, report.artifacts["organs"])
     truth_left = np.isin(normal_phantom.labels, [label_of(n) for n in LEFT_LUNG])
     truth_right = np.isin(normal_phantom.labels, [label_of(n) for n in RIGHT_LUNG])
-    found_left, found_right = organs.labels == label_of("lung_left"), organs.labels == label_of("lung_right")
+    found_left = np.isin(organs.labels, [label_of(n) for n in LEFT_LUNG_ANY])  # lobes or whole lungs
+    found_right = np.isin(organs.labels, [label_of(n) for n in RIGHT_LUNG_ANY])
     assert (found_left & truth_left).sum() / found_left.sum() > 0.9  # patient left, not array left
     assert (found_right & truth_right).sum() / found_right.sum() > 0.9
     scores = get_anomaly_map(store, report.artifacts["anomaly"]).scores
@@ -68,7 +69,7 @@ def test_a_big_nodule_in_the_right_lung_is_found_there(store, tmp_path, normal_p
     assert report.verdict is Verdict.pathology
     assert report.score > report.threshold
     top = report.findings[0]
-    assert top.organ == "lung_right"
+    assert top.organ in RIGHT_LUNG_ANY
     assert np.all(np.asarray(top.bbox_mm.min) <= centre_mm) and np.all(centre_mm <= np.asarray(top.bbox_mm.max))
     assert np.linalg.norm(np.asarray(top.centroid_mm) - centre_mm) < 10.0
     assert 4.0 < top.volume_ml < 30.0  # a 30 mm sphere is 14 ml; the map blurs its edge by the kernel

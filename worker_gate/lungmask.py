@@ -91,7 +91,7 @@ def segment_baseline(volume: Volume) -> LungMask:
     voxel_ml = float(np.prod(volume.spacing)) / 1000.0
     volumes = {LABEL_LUNG_LEFT: 0.0, LABEL_LUNG_RIGHT: 0.0}
     for lung, label in zip(lungs, _sides(lungs, labels, volume)):
-        _fill_enclosed(lung, volume.spacing)
+        fill_enclosed(lung, volume.spacing)
         labels[lung] = label
         volumes[label] += float(lung.sum()) * voxel_ml
     left_ml, right_ml = volumes[LABEL_LUNG_LEFT], volumes[LABEL_LUNG_RIGHT]
@@ -163,7 +163,7 @@ def _split_at(lungs: np.ndarray, *, axis: int) -> list[np.ndarray]:
     return [part for part in (first, second) if part.any()]
 
 
-def _fill_enclosed(mask: np.ndarray, spacing: tuple[float, float, float]) -> None:
+def fill_enclosed(mask: np.ndarray, spacing: tuple[float, float, float]) -> None:
     """Add to ``mask``, in place, the solid tissue it encloses: nodules and masses inside the lung.
 
     Per axial slice, the lung is first closed with a small disk (:data:`CLOSING_MM`) so fissures

@@ -1,8 +1,11 @@
-"""The gate stage ("face control"), baseline: passport check on tags, volume assembly, threshold
-lung mask and a lung-volume anatomy check. Pure: object store in, object store out, no queue, no DB.
+"""The gate stage ("face control"): series choice, passport check on tags and geometry, organ
+segmentation and the anatomy check (:mod:`worker_gate.decide`). Pure: object store in, object store
+out, no queue, no DB.
 
 Rejections are results (``accepted=False`` with a :class:`shared.dicom.errors.Reason` code and the
-checks that led there), not exceptions; exceptions mean the stage itself failed.
+checks that led there, each with the value seen), not exceptions; exceptions mean the stage itself
+failed. An accepted study leaves the volume analysed and the organ label map (with names) under the
+run's keys for the screener and the localizer.
 """
 
 from __future__ import annotations
@@ -13,56 +16,47 @@ from pathlib import Path
 import numpy as np
 
 from shared.anatomy import BY_LABEL
+from shared.config import get_settings
 from shared.contracts import GateRequest, GateResult, RunArtifacts, VolumeSummary
-from shared.dicom.errors import LoadError, Reason
-from shared.dicom.reader import read_study
+from shared.dicom.errors import LoadError
 from shared.pipeline.artifacts import LabelMap, put_label_map, put_volume
-from shared.report import GateCheck, ModelInfo
+from shared.report import GateCheck
 from shared.storage.base import ObjectStore
-from worker_gate.lungmask import segment_baseline
-from worker_gate.passport import passport_checks
-
-METHOD = "baseline"
-MIN_LUNG_ML = 100.0
-"""Each lung must measure at least this much: well below any adult lung, above airway-only air."""
-
-MODEL = ModelInfo(stage="gate", name="baseline-tags-hu-threshold", version="1")
+from worker_gate.backend import GateBackend, select_backend
+from worker_gate.decide import check_volume
+from worker_gate.series import read_chosen_series
 
 
-def run_gate(*, store: ObjectStore, request: GateRequest) -> GateResult:
+def run_gate(*, store: ObjectStore, request: GateRequest, backend: GateBackend | None = None) -> GateResult:
     """Check and assemble the series under ``request.source_prefix``; store volume and organ label map."""
+    backend = backend or select_backend()
     with tempfile.TemporaryDirectory(prefix="ctriage-gate-") as folder:
         _download_prefix(store, request.source_prefix, Path(folder))
         try:
-            volume = read_study(folder)
+            volume, series_check = read_chosen_series(Path(folder))
         except LoadError as error:
-            return _rejected(request, error.reason, error.detail, [])
+            load = GateCheck(name="load", passed=False, value=error.values or None, expected="one readable CT series",
+                             detail=error.detail)
+            return _result(request, backend, accepted=False, checks=[load], reason=error.reason.value, detail=error.detail)
 
-    checks, refusal = passport_checks(volume)
-    if refusal is not None:
-        failed = next(check for check in checks if not check.passed)
-        return _rejected(request, refusal, f"{failed.name} is {failed.value!r}, expected {failed.expected}", checks)
+    verdict = check_volume(volume, backend=backend, max_pixel_mm=get_settings().gate_max_pixel_mm)
+    checks = [series_check, *verdict.checks]
+    if not verdict.accepted:
+        return _result(request, backend, accepted=False, checks=checks, reason=verdict.reason.value if verdict.reason else None,
+                       detail=verdict.detail)
 
-    mask = segment_baseline(volume)
-    checks += [
-        GateCheck(name="lung_left_ml", passed=mask.left_ml >= MIN_LUNG_ML, value=round(mask.left_ml, 1), expected=f">= {MIN_LUNG_ML:g}"),
-        GateCheck(name="lung_right_ml", passed=mask.right_ml >= MIN_LUNG_ML, value=round(mask.right_ml, 1), expected=f">= {MIN_LUNG_ML:g}"),
-    ]
-    missing = [check.name.removesuffix("_ml").replace("_", " ") for check in checks[-2:] if not check.passed]
-    if missing:
-        return _rejected(request, Reason.NO_CHEST_ANATOMY, f"does not look like a chest CT: no {' and no '.join(missing)} found", checks)
-
+    assert verdict.segmentation is not None
+    labels = verdict.segmentation.labels
     keys = RunArtifacts.for_run(request.run_id)
     put_volume(store, keys.volume, volume)
-    put_label_map(store, keys.organs, LabelMap(labels=mask.labels, affine=volume.affine, names=_present_names(mask.labels)))
-    return GateResult(
-        run_id=request.run_id, accepted=True, checks=checks, method=METHOD, model=MODEL,
-        volume_key=keys.volume, organs_key=keys.organs,
-        volume=VolumeSummary(
-            study_instance_uid=volume.meta.study_instance_uid, series_instance_uid=volume.meta.series_instance_uid,
-            shape=volume.shape, spacing=volume.spacing,
-        ),
+    put_label_map(store, keys.organs, LabelMap(labels=labels, affine=volume.affine, names=_present_names(labels)))
+    result = _result(request, backend, accepted=True, checks=checks)
+    result.volume_key, result.organs_key = keys.volume, keys.organs
+    result.volume = VolumeSummary(
+        study_instance_uid=volume.meta.study_instance_uid, series_instance_uid=volume.meta.series_instance_uid,
+        shape=volume.shape, spacing=volume.spacing,
     )
+    return result
 
 
 def _download_prefix(store: ObjectStore, prefix: str, folder: Path) -> None:
@@ -77,8 +71,11 @@ def _present_names(labels: np.ndarray) -> dict[int, str]:
     return {label: BY_LABEL[label].name for label in np.flatnonzero(counts).tolist() if label in BY_LABEL}
 
 
-def _rejected(request: GateRequest, reason: Reason, detail: str, checks: list[GateCheck]) -> GateResult:
+def _result(
+    request: GateRequest, backend: GateBackend, *, accepted: bool, checks: list[GateCheck], reason: str | None = None,
+    detail: str | None = None,
+) -> GateResult:
     return GateResult(
-        run_id=request.run_id, accepted=False, reason=reason.value, reason_detail=detail, checks=checks,
-        method=METHOD, model=MODEL,
+        run_id=request.run_id, accepted=accepted, reason=reason, reason_detail=detail, checks=checks,
+        method=backend.name, model=backend.model,
     )

@@ -45,6 +45,11 @@ class Reason(StrEnum):
     NO_CHEST_ANATOMY = "no_chest_anatomy"
     """The image does not look like a chest CT: the lungs (or the heart) were not found."""
 
+    COARSE_RESOLUTION = "coarse_resolution"
+    """Pixels are too coarse in-plane for lung analysis (PixelSpacing above the gate's limit)."""
+    GANTRY_TILT = "gantry_tilt"
+    """Slices are acquired with a gantry tilt above the gate's limit (a sheared volume)."""
+
 
 class LoadError(Exception):
     """Input that cannot become a CT volume; ``reason`` is a stable :class:`Reason` code."""
