@@ -22,6 +22,7 @@ from gateway.openapi import build_openapi
 from gateway.patients.views import router as patients_router
 from gateway.pacs import router as pacs_router
 from gateway.problems import install_problem_handlers
+from gateway.results.views import router as results_router
 from gateway.scans.report_cache import ReportCache
 from gateway.scans.views import router as scans_router
 from shared.config import Settings, get_settings
@@ -114,7 +115,7 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
     app.state.report_cache = ReportCache(ttl=settings.report_cache_seconds)
     configure_queue(settings)  # the broker these settings name, for enqueueing and /readyz
     install_problem_handlers(app)
-    for router in (patients_router, scans_router, inference_router, keys_router, audit_router, health.router, pacs_router):
+    for router in (patients_router, scans_router, inference_router, keys_router, audit_router, health.router, pacs_router, results_router):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(AccessLog)

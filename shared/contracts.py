@@ -32,6 +32,10 @@ class RunArtifacts(BaseModel):
     organs: str
     anomaly: str
     report: str
+    findings: str = ""
+    """Label map of the findings: voxel value ``n`` = ``report.findings[n - 1]``."""
+    dicom_prefix: str = ""
+    """Folder of the DICOM outputs: ``seg.dcm``, ``sr.dcm``, ``key_image_NNN.dcm``."""
 
     @classmethod
     def for_run(cls, run_id: str) -> RunArtifacts:
@@ -42,6 +46,8 @@ class RunArtifacts(BaseModel):
             organs=f"{prefix}/organs.npz",
             anomaly=f"{prefix}/anomaly.npz",
             report=f"{prefix}/report.json",
+            findings=f"{prefix}/findings.npz",
+            dicom_prefix=f"{prefix}/dicom/",
         )
 
 
@@ -105,6 +111,8 @@ class LocalizeRequest(BaseModel):
     voxel_threshold: float
     study_threshold: float
     score_unit: str
+    source_prefix: str | None = Field(None, description="The series' instances (source headers of the DICOM outputs).")
+    models: list[ModelInfo] = Field(default_factory=list, description="Models of the earlier stages (named in the outputs).")
 
 
 class LocalizeResult(BaseModel):
@@ -118,6 +126,7 @@ class LocalizeResult(BaseModel):
     voxel_threshold: float
     findings: list[Finding]
     model: ModelInfo
+    artifacts: dict[str, str] = Field(default_factory=dict, description="Findings mask and DICOM outputs: name -> key.")
 
 
 class ChainState(BaseModel):

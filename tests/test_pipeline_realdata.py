@@ -30,7 +30,9 @@ def test_a_real_chest_ct_is_analyzed_to_a_done_report(shared_ct: Path, tmp_path:
     assert all(check["passed"] for check in checks.values())
     assert 1500 < checks["lung_left_ml"]["value"] < 4000 and 1500 < checks["lung_right_ml"]["value"] < 4500
     assert report["study_instance_uid"] == "1.3.6.1.4.1.14519.5.2.1.6655.2359.165554066086145834377508507990"
-    assert {path.name for path in (tmp_path / "out").iterdir()} == {"report.json", "organs.npz", "anomaly.npz"}
+    written = {path.name for path in (tmp_path / "out").iterdir()}
+    assert {"report.json", "organs.npz", "anomaly.npz", "sr.dcm", "report.pdf"} <= written
+    assert ("seg.dcm" in written) == bool(report["findings"])  # a SEG only when there is something to show
 
 
 @pytest.mark.parametrize(("case", "reason"), [

@@ -19,6 +19,9 @@ from shared.report import Finding, MillimetreBox, VoxelBox
 MIN_FINDING_MM3 = 30.0
 """Smaller components are noise at the baseline's resolution (a 4 mm sphere is 34 mm^3)."""
 OUTSIDE_ORGANS = "outside_organs"
+MAX_FINDINGS = 255
+"""Findings reported (highest score_sum first), so their label mask fits ``uint8``; a map with more
+components than this is noise, and the study score already exceeds any threshold."""
 
 
 def extract_findings(
@@ -26,17 +29,55 @@ def extract_findings(
     sop_instance_uids: list[str], voxel_threshold: float, min_volume_mm3: float = MIN_FINDING_MM3,
 ) -> list[Finding]:
     """Findings of an anomaly map ``(nz, ny, nx)`` with organ ``labels`` on the same grid, by score_sum."""
-    components, _ = ndimage.label(scores >= voxel_threshold, structure=np.ones((3, 3, 3), dtype=bool))
+    findings, _ = locate_findings(
+        scores=scores, labels=labels, names=names, affine=affine, sop_instance_uids=sop_instance_uids,
+        voxel_threshold=voxel_threshold, min_volume_mm3=min_volume_mm3,
+    )
+    return findings
+
+
+def locate_findings(
+    *, scores: np.ndarray, labels: np.ndarray, names: dict[int, str], affine: np.ndarray,
+    sop_instance_uids: list[str], voxel_threshold: float, min_volume_mm3: float = MIN_FINDING_MM3,
+) -> tuple[list[Finding], np.ndarray]:
+    """:func:`extract_findings` and their ``uint8`` label mask ``(nz, ny, nx)``: ``n`` = voxel of finding ``n``
+    in report order (by score_sum, highest first; ties by position, so the order is deterministic)."""
+    # At least float32: a float16 map must not round the threshold (0.7 is 0.7002 in float16).
+    above = scores >= np.asarray(voxel_threshold, dtype=np.result_type(scores.dtype, np.float32))
+    mask = np.zeros(scores.shape, dtype=np.uint8)
+    crop = _bounding_box(above)
+    if crop is None:
+        return [], mask
+    # Labelling is the stage's costliest step; the anomalous voxels' box is a fraction of the volume.
+    components, _ = ndimage.label(above[crop], structure=np.ones((3, 3, 3), dtype=bool))
+    del above
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
-    findings = []
-    for number, box in enumerate(ndimage.find_objects(components), start=1):
-        if box is None:
+    located = []
+    for number, local in enumerate(ndimage.find_objects(components), start=1):
+        if local is None:
             continue
-        region = components[box] == number
+        region = components[local] == number
+        box = tuple(slice(part.start + outer.start, part.stop + outer.start) for part, outer in zip(local, crop))
         if region.sum() * voxel_mm3 < min_volume_mm3:
             continue
-        findings.append(_finding(region, box, scores, labels, names, affine, sop_instance_uids, voxel_mm3))
-    return sorted(findings, key=lambda finding: finding.score_sum, reverse=True)
+        located.append((_finding(region, box, scores, labels, names, affine, sop_instance_uids, voxel_mm3), box, region))
+    # Stable sort: components are numbered in raster order, so equal sums keep a fixed order.
+    located.sort(key=lambda item: item[0].score_sum, reverse=True)
+    del located[MAX_FINDINGS:]
+    for number, (_, box, region) in enumerate(located, start=1):
+        mask[box][region] = number
+    return [finding for finding, _, _ in located], mask
+
+
+def _bounding_box(mask: np.ndarray) -> tuple[slice, slice, slice] | None:
+    """The smallest box holding every ``True`` voxel of ``mask``, or None when there is none."""
+    extents = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(other for other in range(3) if other != axis)))
+        if present.size == 0:
+            return None
+        extents.append(slice(int(present[0]), int(present[-1]) + 1))
+    return tuple(extents)  # type: ignore[return-value]
 
 
 def study_score(findings: list[Finding], *, affine: np.ndarray) -> float:

@@ -82,10 +82,11 @@ def put_anomaly_map(store: ObjectStore, key: str, anomaly: AnomalyMap) -> None:
     _put_npz(store, key, compressed=False, scores=anomaly.scores.astype(np.float16), affine=anomaly.affine)
 
 
-def get_anomaly_map(store: ObjectStore, key: str) -> AnomalyMap:
-    """Load an anomaly map stored by :func:`put_anomaly_map` (as ``float32``)."""
+def get_anomaly_map(store: ObjectStore, key: str, *, dtype: type[np.floating] = np.float32) -> AnomalyMap:
+    """Load an anomaly map stored by :func:`put_anomaly_map` (as ``float32``; ``np.float16``, as stored,
+    saves a copy of the whole map)."""
     arrays = _get_npz(store, key)
-    return AnomalyMap(scores=arrays["scores"].astype(np.float32), affine=arrays["affine"])
+    return AnomalyMap(scores=arrays["scores"].astype(dtype, copy=False), affine=arrays["affine"])
 
 
 def _fits_int16(hu: np.ndarray) -> bool:

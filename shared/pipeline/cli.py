@@ -2,7 +2,8 @@
 
 No queue, no server, no database: the input is copied into a temporary local object store and the
 same stage functions the workers run are called in turn. Prints the report (a summary, or the JSON
-with ``--json``); ``--out DIR`` keeps ``report.json`` and the organ and anomaly maps.
+with ``--json``); ``--out DIR`` keeps ``report.json``, the organ, anomaly and findings maps, the
+DICOM outputs (``seg.dcm``, ``sr.dcm``, ``key_image_NNN.dcm``) and ``report.pdf``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ from shared.storage.base import ObjectStore
 from shared.storage.local import LocalStore
 
 INPUT_PREFIX = "input"
-KEPT_ARTIFACTS = ("organs", "anomaly")
+KEPT_ARTIFACTS = ("organs", "anomaly", "findings", "seg", "sr")
 
 
 @click.command("analyze")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write report.json and maps here.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Write report.json, maps, DICOM outputs and report.pdf here.")
 def analyze_command(path: Path, as_json: bool, out_dir: Path | None) -> None:
     """Analyze the chest CT at PATH (DICOM file, folder or zip) and print its report."""
     with tempfile.TemporaryDirectory(prefix="ctriage-analyze-") as folder:
@@ -105,8 +106,24 @@ def _copy_input(store: ObjectStore, path: Path) -> int:
 def _write_outputs(store: ObjectStore, report: ReportV1, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
-    for name in KEPT_ARTIFACTS:
+    names = [*KEPT_ARTIFACTS, *sorted(name for name in report.artifacts if name.startswith("key_image_"))]
+    for name in names:
         key = report.artifacts.get(name)
         if key and store.exists(key):
             store.download(key, str(out_dir / Path(key).name))
+    if report.status is ReportStatus.done:
+        (out_dir / "report.pdf").write_bytes(_report_pdf(store, report))
+
+
+def _report_pdf(store: ObjectStore, report: ReportV1) -> bytes:
+    from shared.pipeline.artifacts import get_anomaly_map, get_label_map, get_volume
+    from worker_localizer.outputs import report_pdf  # the localizer's code, loaded only for --out
+
+    findings = report.artifacts.get("findings")
+    return report_pdf(
+        volume=get_volume(store, report.artifacts["volume"]), report=report,
+        anomaly_score=get_anomaly_map(store, report.artifacts["anomaly"]).scores,
+        anomaly_mask=get_label_map(store, findings).labels if findings else None,
+        organ_labels=get_label_map(store, report.artifacts["organs"]).labels,
+    )
 

@@ -37,6 +37,7 @@ def advance(*, stage: Stage, store: ObjectStore, state: ChainState) -> ChainStat
         state.localize = function(store=store, request=LocalizeRequest(
             run_id=state.run_id, volume_key=gate.volume_key, organs_key=gate.organs_key, anomaly_key=screen.anomaly_key,
             voxel_threshold=screen.voxel_threshold, study_threshold=screen.study_threshold, score_unit=screen.score_unit,
+            source_prefix=state.gate_request.source_prefix, models=[gate.model, screen.model],
         ))
     state.timings[stage.value] = round(time.perf_counter() - started, 3)
     return state

@@ -1,0 +1,89 @@
+"""Clinical outputs of a scan's latest finished ``done`` run, read from object storage."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.problems import ProblemError
+from shared.db.models import TERMINAL_STATES, AnalysisRun, Report
+from shared.dicom.volume import Volume
+from shared.pipeline.artifacts import get_anomaly_map, get_label_map, get_volume
+from shared.report import ReportStatus, ReportV1
+from shared.storage.base import ObjectStore
+
+
+def finished_report(*, session: Session, series_pk: str) -> ReportV1:
+    """The report of the series' latest finished run when it is ``done``; else a 404 problem."""
+    body = session.scalar(
+        select(Report.body)
+        .join(AnalysisRun, AnalysisRun.id == Report.run_pk)
+        .where(Report.series_pk == series_pk, AnalysisRun.state.in_(list(TERMINAL_STATES)))
+        .order_by(AnalysisRun.finished_at.desc(), AnalysisRun.created_at.desc())
+        .limit(1)
+    )
+    report = ReportV1.model_validate(body) if body is not None else None
+    if report is None or report.status is not ReportStatus.done:
+        raise ProblemError(404, "no-report", "This scan has no finished analysis with results.", reason="no_report",
+                           title="No report")
+    return report
+
+
+def artifact_key(report: ReportV1, name: str) -> str:
+    """The stored key of the report's artifact ``name``; a 404 problem when the run made none."""
+    key = report.artifacts.get(name)
+    if key is None:
+        raise ProblemError(404, "no-output", f"This analysis has no {name.replace('_', ' ')} output.",
+                           reason="no_output", title="No such output")
+    return key
+
+
+def key_image_keys(report: ReportV1) -> list[str]:
+    """Keys of the report's key images in finding order; a 404 problem when there are none."""
+    keys = [key for name, key in sorted(report.artifacts.items()) if name.startswith("key_image_")]
+    if not keys:
+        raise ProblemError(404, "no-output", "This analysis has no key images (no findings).",
+                           reason="no_output", title="No such output")
+    return keys
+
+
+def multipart_related(*, store: ObjectStore, keys: list[str], media_type: str) -> tuple[bytes, str]:
+    """A ``multipart/related`` body of the objects at ``keys`` (RFC 2387) and its boundary."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for key in keys:
+        parts.append(f"--{boundary}\r\nContent-Type: {media_type}\r\n\r\n".encode() + store.get_bytes(key) + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+
+
+@dataclass
+class Maps:
+    """What the slice PNGs and the PDF are drawn from: the gate's volume and the run's maps."""
+
+    volume: Volume
+    anomaly: np.ndarray
+    findings: np.ndarray | None
+    organs: np.ndarray | None
+
+
+def load_maps(*, store: ObjectStore, report: ReportV1, with_labels: bool) -> Maps:
+    """The run's volume and anomaly map (and, ``with_labels``, findings mask and organ labels)."""
+    volume = get_volume(store, artifact_key(report, "volume"))
+    anomaly = get_anomaly_map(store, artifact_key(report, "anomaly")).scores
+    findings = organs = None
+    if with_labels:
+        if "findings" in report.artifacts:
+            findings = get_label_map(store, report.artifacts["findings"]).labels
+        organs = get_label_map(store, artifact_key(report, "organs")).labels
+    return Maps(volume=volume, anomaly=anomaly, findings=findings, organs=organs)
+
+
+def check_slice(volume: Volume, k: int) -> None:
+    """A 404 problem when the volume has no slice ``k``."""
+    if not 0 <= k < volume.shape[0]:
+        raise ProblemError(404, "no-slice", f"Slice {k} is outside 0..{volume.shape[0] - 1}.", reason="slice_out_of_range",
+                           title="No such slice")
