@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from kombu.exceptions import OperationalError as BrokerError
-from sqlalchemy import and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.config import Settings
-from shared.db.models import TERMINAL_STATES, AnalysisRun, Instance, Series
+from shared.db.models import TERMINAL_STATES, AnalysisRun, Series
 
 log = logging.getLogger(__name__)
 
@@ -69,29 +69,22 @@ class Completion:
 
 
 # Built once: on SQLite, constructing this statement costs more than running it.
-_OF_SERIES = Instance.series_pk == bindparam("series_pk")
 _RECORD_NEW_INSTANCES = (
     update(Series)
     .where(Series.id == bindparam("series_pk"))
-    .values(
-        n_instances=select(func.count()).where(_OF_SERIES).scalar_subquery(),
-        size_bytes=select(func.coalesce(func.sum(Instance.size_bytes), 0)).where(_OF_SERIES).scalar_subquery(),
-        last_instance_at=bindparam("now"),
-        completed_at=None,
-    )
+    .values(last_instance_at=bindparam("now"), completed_at=None)
     .returning(Series.n_instances, Series.expected_instances)
     .execution_options(synchronize_session=False)
 )
 
 
-def record_new_instances(*, session: Session, series: Series, now: datetime) -> bool:
-    """After instances were added to ``series`` (flushed): exact totals, reopen it; whether its expected count is reached.
+def record_new_instances(*, session: Session, series_id: str, now: datetime) -> bool:
+    """After instances were added to a series (by :func:`shared.ingest.ingest_instance`): reopen it; whether its expected count is reached.
 
-    The totals are counted rather than incremented, so intakes of one series running at once (and
-    the read-modify-write of their counters) still leave them exact. One statement: this runs for
-    every received instance.
+    ``ingest_instance`` has added to the series' totals in SQL in the same transaction (exact also when
+    intakes of one series run at once). One statement: this runs for every received instance.
     """
-    n_instances, expected = session.execute(_RECORD_NEW_INSTANCES, {"series_pk": series.id, "now": now}).one()
+    n_instances, expected = session.connection().execute(_RECORD_NEW_INSTANCES, {"series_pk": series_id, "now": now}).one()
     return expected is not None and n_instances >= expected
 
 

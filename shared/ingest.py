@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,7 @@ from shared.storage.base import ObjectInfo, ObjectStore
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1: digits and dots, at most 64 characters
 _MAX_EXPANSION = 8  # DICOM barely compresses (about 2:1 for CT); more than this is not a study
+_IN_LIST_LIMIT = 500  # SQLite binds at most 999 (older builds) parameters: more UIDs than this load the series' list
 _STORE_THREADS = 8  # object writes wait on the disk (fsync) and hashlib releases the GIL: overlap them
 
 
@@ -117,19 +118,55 @@ def ingest_upload(
 
 def ingest_instance(
     *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str
-) -> tuple[Series, bool]:
-    """Store one received DICOM object (C-STORE, STOW-RS) and record it; returns its series and whether it was new.
+) -> tuple[str, bool]:
+    """Store one received DICOM object (C-STORE, STOW-RS) and record it; returns its series' id and whether it was new.
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
     UIDs. Any object kind is kept (localizers and reports too): choosing the CT series is the gate's job.
+    This runs for every instance a PACS sends, so once its series exists it costs three statements
+    and no ORM objects: one indexed query (the series, and whether this SOPInstanceUID is stored),
+    the instance row, and the series' totals incremented in SQL (exact when intakes of one series run at once).
     """
     instance = read_instance(name, data)
     _check_uids(instance)
-    series, new = _series_rows(session, [instance], source=source, patient=None)
-    stored = _store_instances(store, series.storage_prefix, new)
-    _add_instances(session, series, stored)
-    session.flush()
-    return series, bool(stored)
+    connection = session.connection()  # the session's transaction, without the ORM's per-statement work
+    found = connection.execute(_KNOWN_INSTANCE, {
+        "study_uid": instance.study_instance_uid, "series_uid": instance.series_instance_uid,
+        "sop_uid": instance.sop_instance_uid,
+    }).one_or_none()
+    if found is not None and found.patient_pk is not None:
+        series_pk, prefix, new = found.series_pk, found.storage_prefix, found.instance_pk is None
+    else:  # the series' first instance (or its study still lacks a patient): create or link the rows
+        series, missing = _series_rows(session, [instance], source=source, patient=None)
+        series_pk, prefix, new = series.id, series.storage_prefix, bool(missing)
+        session.expire(series)  # its totals change below, in SQL
+    if not new:
+        return series_pk, False
+    [(_, info)] = _store_instances(store, prefix, [instance])
+    connection.execute(insert(Instance), {
+        "series_pk": series_pk, "sop_instance_uid": instance.sop_instance_uid,
+        "sop_class_uid": instance.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
+        "sha256": info.sha256,
+    })
+    connection.execute(_ADD_TO_SERIES_TOTALS, {"series_pk": series_pk, "added_bytes": info.size})
+    return series_pk, True
+
+
+# Built once: on SQLite, building a statement costs about as much as running it.
+_KNOWN_INSTANCE = (
+    select(Series.id.label("series_pk"), Series.storage_prefix, Study.patient_pk, Instance.id.label("instance_pk"))
+    .join(Study, Series.study_pk == Study.id)
+    .outerjoin(Instance, and_(Instance.series_pk == Series.id, Instance.sop_instance_uid == bindparam("sop_uid")))
+    .where(Study.study_instance_uid == bindparam("study_uid"), Series.series_instance_uid == bindparam("series_uid"))
+)
+# Added by the database on the row it locks: exact when intakes of one series commit at once (a
+# count subquery reads its statement's snapshot and may miss a concurrent insert on PostgreSQL).
+_ADD_TO_SERIES_TOTALS = (
+    update(Series)
+    .where(Series.id == bindparam("series_pk"))
+    .values(n_instances=Series.n_instances + 1, size_bytes=Series.size_bytes + bindparam("added_bytes"))
+    .execution_options(synchronize_session=False)
+)
 
 
 def choose_ct_series(instances: Sequence[DicomInstance], *, rejected: Counter[Reason] | None = None) -> list[DicomInstance]:
@@ -206,12 +243,15 @@ def _series_rows(
         )
         session.add(series)
         session.flush()
-    known = set(session.scalars(select(Instance.sop_instance_uid).where(Instance.series_pk == series.id)))
-    new: dict[str, DicomInstance] = {}
+    received: dict[str, DicomInstance] = {}
     for instance in instances:
-        if instance.sop_instance_uid not in known:
-            new.setdefault(instance.sop_instance_uid, instance)
-    return series, list(new.values())
+        received.setdefault(instance.sop_instance_uid, instance)  # the first of repeats
+    known = set(session.scalars(
+        select(Instance.sop_instance_uid).where(Instance.series_pk == series.id, Instance.sop_instance_uid.in_(received))
+    )) if len(received) < _IN_LIST_LIMIT else set(
+        session.scalars(select(Instance.sop_instance_uid).where(Instance.series_pk == series.id))
+    )
+    return series, [instance for uid, instance in received.items() if uid not in known]
 
 
 def _add_instances(session: Session, series: Series, stored: list[tuple[DicomInstance, ObjectInfo]]) -> None:

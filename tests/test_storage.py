@@ -258,6 +258,16 @@ def test_local_store_delete_prunes_empty_folders(tmp_path: Path) -> None:
     assert not (tmp_path / ".meta" / "scans").exists()
 
 
+def test_local_store_content_type_survives_overwrites_with_and_without_a_sidecar(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put_bytes("studies/1/x.dcm", b"odd", content_type="application/octet-stream")  # not the implied type
+    store.put_bytes("studies/1/x.dcm", b"dicom bytes", content_type="application/dicom")  # the implied type
+
+    stat = store.stat("studies/1/x.dcm")
+    assert (stat.size, stat.sha256, stat.content_type) == (11, hashlib.sha256(b"dicom bytes").hexdigest(), "application/dicom")
+    assert [path.name for path in (tmp_path / "studies" / "1").iterdir()] == ["x.dcm"]  # no temp file left beside it
+
+
 def test_store_from_settings_builds_the_named_backend(tmp_path: Path, s3_endpoint: str) -> None:
     local = store_from_settings(Settings(_env_file=None, data_dir=tmp_path, storage_backend="local"))
     local.put_bytes("k", b"v")

@@ -45,7 +45,7 @@ def dicom_receiver_command(host: str | None, port: int | None, migrate: bool, sc
 
 
 def build_receiver(settings: Settings, *, host: str | None = None, port: int | None = None, scanner: bool = True):  # type: ignore[no-untyped-def]
-    """The receiver and (when ``scanner``) the completeness scanner for ``settings``, not yet started."""
+    """The receiver (its intake warmed up) and (when ``scanner``) the completeness scanner for ``settings``, not yet started."""
     from gateway.dimse.intake import InstanceIntake
     from gateway.dimse.negotiation import AssociationPolicy
     from gateway.dimse.server import DicomReceiver
@@ -61,11 +61,13 @@ def build_receiver(settings: Settings, *, host: str | None = None, port: int | N
         log.warning("CTRIAGE_DICOM_ALLOWED_CALLING_AES is empty: every association will be refused; "
                     "list your PACS' AE titles there ('*' allows any caller)")
     completeness = CompletenessScanner(session_factory=sessions, settings=settings) if scanner else None
+    intake = InstanceIntake(session_factory=sessions, store=store_from_settings(settings), source="cstore")
+    intake.warm_up()
     receiver = DicomReceiver(
         host=host or settings.dicom_host,
         port=settings.dicom_port if port is None else port,
         policy=policy,
-        intake=InstanceIntake(session_factory=sessions, store=store_from_settings(settings), source="cstore"),
+        intake=intake,
         max_pdu_length=settings.dicom_max_pdu_bytes,
         network_timeout=settings.dicom_network_timeout_seconds,
         spill_dir=settings.data_dir / "tmp",

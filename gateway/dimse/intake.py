@@ -13,7 +13,9 @@ reports as its Failure Reason (PS3.18 Table 10.5.3-1 uses the same codes).
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,8 +83,36 @@ class InstanceIntake:
             time.sleep(_RETRY_PAUSE_SECONDS * (attempt + 1))
         return Receipt(Status.OUT_OF_RESOURCES, "database unavailable, send again later")
 
+    def warm_up(self) -> None:
+        """Take a synthetic 8x8 CT instance through the whole path and roll it back (no row, no object kept).
+
+        The first instance of a receiver otherwise pays SQLAlchemy's statement compilation and the
+        DICOM reader's lazy imports (tenths of a second); a PACS's first study should not.
+        """
+        import numpy as np
+
+        from shared.dicom.volume import Volume
+        from shared.dicom.writer import write_ct_series
+        from shared.storage.local import LocalStore
+
+        try:
+            with tempfile.TemporaryDirectory(prefix="ctriage-warm-up-") as tmp:
+                volume = Volume(hu=np.zeros((1, 8, 8), dtype=np.int16), affine=np.eye(4))
+                [path] = write_ct_series(volume, Path(tmp) / "ct", uid_entropy=uuid.uuid4().hex)
+                scratch = LocalStore(Path(tmp) / "objects", fsync=False)
+                with self._session_factory() as session:
+                    try:
+                        series_id, _ = ingest_instance(session=session, store=scratch, name="warm-up",
+                                                       data=path.read_bytes(), source=self._source)
+                        record_new_instances(session=session, series_id=series_id, now=utcnow())
+                    finally:
+                        session.rollback()
+        except Exception as error:  # noqa: BLE001 - only the first instance's speed is at stake
+            log.warning("%s intake: warm-up failed (%s); the first instance will be slower", self._source,
+                        type(error).__name__)
+
     def _ingest(self, session: Session, *, name: str, data: bytes | Path) -> Receipt:
-        series, new = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
-        expected_reached = record_new_instances(session=session, series=series, now=utcnow()) if new else False
+        series_id, new = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
+        expected_reached = record_new_instances(session=session, series_id=series_id, now=utcnow()) if new else False
         session.commit()
-        return Receipt(Status.SUCCESS, series_id=series.id, new=new, expected_reached=expected_reached)
+        return Receipt(Status.SUCCESS, series_id=series_id, new=new, expected_reached=expected_reached)

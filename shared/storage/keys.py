@@ -8,7 +8,10 @@ optional trailing ``/``.
 
 from __future__ import annotations
 
+import re
+
 MAX_KEY_BYTES = 1024
+_FORBIDDEN_CHARACTER = re.compile(r"[\x00-\x1f\x7f\\]")  # control characters and the backslash
 
 
 def validate_key(key: str) -> str:
@@ -17,7 +20,7 @@ def validate_key(key: str) -> str:
         raise ValueError("object key must be a non-empty string")
     if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise ValueError(f"object key longer than {MAX_KEY_BYTES} bytes")
-    if "\\" in key or any(ord(char) < 0x20 or ord(char) == 0x7F for char in key):
+    if _FORBIDDEN_CHARACTER.search(key):
         raise ValueError(f"object key {key!r} contains a backslash or a control character")
     for segment in key.split("/"):
         if not segment:

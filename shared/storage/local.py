@@ -1,9 +1,16 @@
-"""A local-folder object store: one file per object, written atomically, with a checksum sidecar.
+"""A local-folder object store: one file per object, written atomically; a sidecar only when needed.
 
-Layout under ``root``: the object ``a/b`` is the file ``root/a/b``; its size, SHA-256 and content type
-are in ``root/.meta/a/b.json``; writes go to ``root/.tmp/`` first and are moved into place with
-``os.replace``, so a reader sees the old object or the new one, never half of one. A sidecar that does
-not match its file (a crash between the two renames, a concurrent writer) is recomputed on ``stat``.
+Layout under ``root``: the object ``a/b`` is the file ``root/a/b``. It is written to a hidden temp file
+beside it (``root/a/.b.<random>.tmp``: same folder, so the rename never crosses a file system) and
+moved into place with ``os.replace``, so a reader sees the old object or the new one, never half of one.
+
+Per object, the write costs one file creation, its writes, one ``fdatasync`` and one rename: the C-STORE
+receiver writes an object per received instance and waits on this before it answers. So the size,
+SHA-256 and content type that ``put`` returns (callers that need the checksum, such as the database's
+instance rows, keep it from there) are written to a sidecar ``root/.meta/a/b.json`` only when the
+content type is not the one the key's suffix implies (``.dcm``: ``application/dicom``, see
+:data:`SUFFIX_CONTENT_TYPES`). Without a sidecar, or with one that no longer matches its file (a crash
+between the two renames, a concurrent writer), ``stat`` computes the checksum from the file.
 
 Unlike S3, a key cannot be both an object and a "folder" of other keys (``a`` and ``a/b``).
 """
@@ -14,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +33,15 @@ from shared.storage.keys import validate_key, validate_prefix
 
 CHUNK_BYTES = 1 << 20
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+# The content type an object's key implies: objects stored with it need no sidecar.
+SUFFIX_CONTENT_TYPES = {
+    ".dcm": "application/dicom",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".png": "image/png",
+    ".pdf": "application/pdf",
+    ".npz": DEFAULT_CONTENT_TYPE,
+}
 
 
 class LocalStore(ObjectStore):
@@ -40,16 +57,18 @@ class LocalStore(ObjectStore):
         return f"LocalStore({str(self.root)!r})"
 
     def put_stream(self, key: str, stream: BinaryIO, *, length: int = -1, content_type: str = DEFAULT_CONTENT_TYPE) -> ObjectInfo:
-        path, meta_path = self._path(key), self._meta_path(key)
+        path = self._path(key)
         with _os_errors(key):
-            tmp_path = self._new_tmp()
+            tmp_path, out = _create_beside(path)
             try:
-                digest, size = self._write(tmp_path, stream)
+                with out:
+                    digest, size = self._write(out, stream)
                 if length >= 0 and size != length:
                     raise ValueError(f"stream for {key!r} had {size} bytes, expected {length}")
                 info = ObjectInfo(key=key, size=size, sha256=digest, content_type=content_type)
-                self._write_meta(meta_path, info, os.stat(tmp_path).st_mtime_ns)
-                _replace(tmp_path, path)
+                if content_type != implied_content_type(key):
+                    self._write_meta(self._meta_path(key), info, os.stat(tmp_path))
+                os.replace(tmp_path, path)  # same folder: it exists, holding the temp file
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp_path)
@@ -88,15 +107,13 @@ class LocalStore(ObjectStore):
             raise ObjectNotFound(key)
         with contextlib.suppress(OSError, ValueError, KeyError):
             meta = json.loads(meta_path.read_text())
-            if meta["size"] == file_stat.st_size and meta["mtime_ns"] == file_stat.st_mtime_ns:
+            if _identity(file_stat) == (meta["size"], meta["mtime_ns"], meta["ino"]):
                 return ObjectInfo(key=key, size=meta["size"], sha256=meta["sha256"], content_type=meta["content_type"])
         with _os_errors(key), open(path, "rb") as handle:
             digest = hashlib.file_digest(handle, "sha256").hexdigest()
             file_stat = os.fstat(handle.fileno())
-        info = ObjectInfo(key=key, size=file_stat.st_size, sha256=digest, content_type=DEFAULT_CONTENT_TYPE)
-        with contextlib.suppress(OSError):
-            self._write_meta(meta_path, info, file_stat.st_mtime_ns)
-        return info
+        # A sidecar that does not match (or none): the file is what counts, its content type the implied one.
+        return ObjectInfo(key=key, size=file_stat.st_size, sha256=digest, content_type=implied_content_type(key))
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -144,21 +161,22 @@ class LocalStore(ObjectStore):
         os.close(fd)
         return tmp
 
-    def _write(self, tmp_path: str, stream: BinaryIO) -> tuple[str, int]:
-        """Copy ``stream`` to ``tmp_path`` in chunks; returns its SHA-256 and size."""
+    def _write(self, out: BinaryIO, stream: BinaryIO) -> tuple[str, int]:
+        """Copy ``stream`` to ``out`` in chunks (flushed to disk when the store syncs); returns its SHA-256 and size."""
         digest, size = hashlib.sha256(), 0
-        with open(tmp_path, "wb") as out:
-            while chunk := stream.read(CHUNK_BYTES):
-                out.write(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-            if self._fsync:
-                out.flush()
-                os.fsync(out.fileno())
+        while chunk := stream.read(CHUNK_BYTES):
+            out.write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+        if self._fsync:
+            out.flush()
+            # The data and the size are what a reader needs after a crash; timestamps are not worth a second flush.
+            _fdatasync(out.fileno())
         return digest.hexdigest(), size
 
-    def _write_meta(self, meta_path: Path, info: ObjectInfo, mtime_ns: int) -> None:
-        meta = {"size": info.size, "sha256": info.sha256, "content_type": info.content_type, "mtime_ns": mtime_ns}
+    def _write_meta(self, meta_path: Path, info: ObjectInfo, file_stat: os.stat_result) -> None:
+        size, mtime_ns, ino = _identity(file_stat)
+        meta = {"size": size, "sha256": info.sha256, "content_type": info.content_type, "mtime_ns": mtime_ns, "ino": ino}
         tmp = self._new_tmp()
         Path(tmp).write_text(json.dumps(meta))
         _replace(tmp, meta_path)
@@ -172,6 +190,31 @@ class LocalStore(ObjectStore):
             except OSError:  # not empty (or gone): stop climbing
                 return
             directory = directory.parent
+
+
+def implied_content_type(key: str) -> str:
+    """The content type an object's key implies by its suffix (:data:`SUFFIX_CONTENT_TYPES`), else the default."""
+    return SUFFIX_CONTENT_TYPES.get(os.path.splitext(key)[1].lower(), DEFAULT_CONTENT_TYPE)
+
+
+def _identity(file_stat: os.stat_result) -> tuple[int, int, int]:
+    """What ties a sidecar to one version of its file: size, modification time, inode (a rename brings a new one)."""
+    return file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ino
+
+
+def _create_beside(path: Path) -> tuple[str, BinaryIO]:
+    """A new hidden temp file in ``path``'s folder (created when missing), open for writing."""
+    for _attempt in range(5):
+        tmp_path = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp_path, open(tmp_path, "xb")
+        except FileNotFoundError:  # first object of its folder, or a concurrent delete pruned it
+            path.parent.mkdir(parents=True, exist_ok=True)
+    return tmp_path, open(tmp_path, "xb")
+
+
+def _fdatasync(fd: int) -> None:
+    (getattr(os, "fdatasync", None) or os.fsync)(fd)  # macOS has no fdatasync
 
 
 def _replace(source: str, target: Path) -> None:
