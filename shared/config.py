@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Root of embedded state: database, objects, queue.")
     database_url: str = Field("", description="SQLAlchemy URL; empty = SQLite in data_dir.")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL", description="SQLite (WAL) commits: FULL survives power loss; NORMAL may lose the last commits then.")
     broker_url: str = Field("", description="Celery broker; empty = filesystem transport in data_dir.")
     result_backend: str = Field("", description="Celery result backend; empty = SQLite in data_dir.")
 
@@ -56,11 +59,18 @@ class Settings(BaseSettings):
     dicom_max_associations: int = Field(32, description="Concurrent associations; more are refused (transient).")
     dicom_max_pdu_bytes: int = Field(4 * 1024**2, description="Largest PDU we accept (our Maximum Length, PS3.8 D.1).")
     dicom_network_timeout_seconds: float = Field(60.0, description="An association silent this long is aborted.")
+    export_cstore_destinations: str = Field(
+        "", description="Comma-separated AE@host:port of C-STORE SCPs (PACS) that receive each run's SEG, SR and key images.")
     completeness_quiet_seconds: float = Field(10.0, description="A series with no new instance for this long is complete.")
     completeness_scan_seconds: float = Field(1.0, description="How often the receiver looks for complete series.")
     auto_analyze: bool = Field(True, description="Start an analysis run when a received series is complete.")
     auto_analyze_modalities: str = Field("CT", description="Comma-separated modalities that are analyzed automatically.")
     auto_analyze_min_instances: int = Field(10, description="Fewer instances (e.g. a localizer series) are not analyzed.")
+
+    localizer_min_finding_mm3: float = Field(30.0, description="Smaller connected components of the anomaly mask are not findings.")
+
+    gate_backend: str = Field("builtin", description="Gate organ segmenter: 'builtin', 'baseline' (threshold lung mask, the yardstick) or 'totalsegmentator'.")
+    gate_max_pixel_mm: float = Field(1.5, description="Gate: coarser in-plane pixels are refused (coarse_resolution).")
 
     log_level: str = Field("INFO")
 
