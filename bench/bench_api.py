@@ -40,6 +40,8 @@ from pathlib import Path
 
 import httpx
 
+from bench.memory import peak_rss_mb
+
 ADMIN_KEY = "ctr_bench-admin-key-0123456789abcdefghijklmnop"
 POLL_TARGET_P99_MS = 25.0
 UPLOAD_TARGET_MBPS = 100.0
@@ -64,10 +66,7 @@ class Gateway:
 
     def peak_rss_mb(self) -> float:
         """The server process's peak resident set (VmHWM)."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return peak_rss_mb(self.process.pid)
 
 
 def _free_port() -> int:

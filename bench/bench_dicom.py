@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import sys
 import tempfile
 import time
@@ -20,6 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from bench.memory import peak_rss_mb
 
 
 def synthetic_ct(slices: int, size: int, seed: int = 0) -> np.ndarray:
@@ -39,11 +40,8 @@ def synthetic_ct(slices: int, size: int, seed: int = 0) -> np.ndarray:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident set (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: KiB on most systems
+    """This process's peak resident set (MB)."""
+    return peak_rss_mb()
 
 
 def _measure(case: str, path: str, repeats: int) -> tuple[float, float, float, int]:

@@ -31,11 +31,7 @@ from shared.storage.local import LocalStore
 from worker_gate.backend import select_backend
 from worker_gate.stage import run_gate
 
-def high_water_mb():  # peak resident memory of this process (Linux)
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.memory import peak_rss_mb as high_water_mb
 
 backend = select_backend(sys.argv[2])
 store = LocalStore(Path(sys.argv[1]), fsync=False)

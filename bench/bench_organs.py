@@ -197,11 +197,7 @@ from shared.dicom.volume import Volume
 from worker_gate.organs import segment_organs
 from worker_gate.organs.thorax import slice_hulls
 
-def high_water_mb():  # peak resident memory of this process (Linux)
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from bench.memory import peak_rss_mb as high_water_mb
 
 volume = Volume(hu=np.load(sys.argv[1]), affine=np.load(sys.argv[2]))
 before = high_water_mb()

@@ -26,6 +26,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.memory import peak_rss_mb
+
 STAGE_CHILD = """
 import json, resource, sys, time
 from shared.contracts import ChainState, Stage
@@ -172,14 +174,9 @@ def _through_queue(root: Path, files: list[Path]) -> tuple[dict[str, dict[str, f
 def _peak_rss_mb(pid: int) -> dict[str, float]:
     """VmHWM of a worker's main process and the largest of its children (the prefork pool)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return {"main_mb": _vmhwm_mb(pid), "child_mb": max((_vmhwm_mb(int(child)) for child in children), default=0.0)}
+    return {"main_mb": peak_rss_mb(pid), "child_mb": max((peak_rss_mb(int(child)) for child in children), default=0.0)}
 
 
-def _vmhwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":
