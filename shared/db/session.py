@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -46,9 +46,9 @@ def session_factory(url: str | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(url: str | None = None) -> Iterator[Session]:
-    """A session that commits on success and rolls back on error."""
-    session = session_factory(url)()
+def transaction(sessions: Callable[[], Session]) -> Iterator[Session]:
+    """A session from ``sessions`` that commits on success, rolls back on error and is closed."""
+    session = sessions()
     try:
         yield session
         session.commit()
@@ -57,3 +57,10 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session of the configured (or ``url``) database that commits on success and rolls back on error."""
+    with transaction(session_factory(url)) as session:
+        yield session

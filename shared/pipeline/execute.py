@@ -8,8 +8,7 @@ halfway is simply run again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
@@ -18,6 +17,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from shared.contracts import ChainState, Stage
+from shared.db.session import transaction
 from shared.pipeline import runs
 from shared.pipeline.compose import report_from_state, write_report
 from shared.pipeline.stages import advance, chain_ended
@@ -84,17 +84,3 @@ def failure_reason(error: BaseException) -> FailureReason:
     if isinstance(error, BrokerError):
         return FailureReason.broker_unavailable
     return FailureReason.internal_error
-
-
-@contextmanager
-def transaction(sessions: Sessions) -> Iterator[Session]:
-    """A session from ``sessions`` that commits on success, rolls back on error and is closed."""
-    session = sessions()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()

@@ -22,7 +22,8 @@ from shared.config import get_settings
 from shared.contracts import Stage
 from shared.db.session import session_factory
 from shared.pipeline import runs
-from shared.pipeline.execute import execute_stage, fail_stage, transaction
+from shared.db.session import transaction
+from shared.pipeline.execute import execute_stage, fail_stage
 from shared.storage import ObjectNotFound, ObjectStore, StorageError, get_store
 
 log = logging.getLogger(__name__)

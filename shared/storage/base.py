@@ -7,6 +7,11 @@ method needs a whole study in memory. Every write returns the object's size and 
 from __future__ import annotations
 
 import abc
+import contextlib
+import io
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -39,14 +44,10 @@ class ObjectStore(abc.ABC):
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> ObjectInfo:
         """Store a small in-memory object."""
-        import io
-
         return self.put_stream(key, io.BytesIO(data), length=len(data), content_type=content_type)
 
     def put_file(self, key: str, path: str, *, content_type: str = "application/octet-stream") -> ObjectInfo:
         """Store a local file."""
-        import os
-
         with open(path, "rb") as handle:
             return self.put_stream(key, handle, length=os.path.getsize(path), content_type=content_type)
 
@@ -65,9 +66,20 @@ class ObjectStore(abc.ABC):
         with self.open(key) as handle:
             return handle.read()
 
-    @abc.abstractmethod
     def download(self, key: str, path: str) -> None:
-        """Copy the object to a local file (workers read studies from local disk)."""
+        """Copy the object to a local file (workers read studies from local disk); atomic: never a partial file."""
+        target = os.fspath(path)
+        folder, name = os.path.split(target)
+        with self.open(key) as source:
+            fd, tmp = tempfile.mkstemp(dir=folder or ".", prefix=f".{name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
 
     @abc.abstractmethod
     def stat(self, key: str) -> ObjectInfo:

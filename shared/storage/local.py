@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,17 +84,8 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot read {key!r}: {error}") from error
 
     def download(self, key: str, path: str) -> None:
-        target = Path(path)
-        with self.open(key) as source, _os_errors(key):
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(source, out, CHUNK_BYTES)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
+        with _os_errors(key):
+            super().download(key, path)
 
     def stat(self, key: str) -> ObjectInfo:
         path, meta_path = self._path(key), self._meta_path(key)

@@ -17,12 +17,9 @@ import contextlib
 import hashlib
 import io
 import os
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
 import certifi
@@ -118,19 +115,6 @@ class S3Store(ObjectStore):
         with _s3_errors(key):
             response = self._client.get_object(self.bucket, key)
         return io.BufferedReader(_ResponseReader(response, key), buffer_size=MIB)  # type: ignore[return-value]
-
-    def download(self, key: str, path: str) -> None:
-        target = Path(path)
-        with self.open(key) as source:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(source, out, MIB)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
 
     def stat(self, key: str) -> ObjectInfo:
         validate_key(key)
