@@ -215,14 +215,20 @@ class _Connection:
         return int(head[9:12])
 
 
-async def _poll(url: str, headers: dict[str, str], *, rate: float, seconds: float, connections: int = 32) -> tuple[list[float], dict[int, int], float]:
-    """Open-loop GETs at ``rate``/s; returns latencies (ms, from scheduled time), status counts, achieved rate."""
+def _raw_get(url: str, headers: dict[str, str]) -> tuple[httpx.URL, bytes]:
+    """The URL parsed and the bytes of an HTTP/1.1 GET for it (sent as is, to measure the server only)."""
     parsed = httpx.URL(url)
     request = (
         f"GET {parsed.raw_path.decode()} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
         + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         + "\r\n"
     ).encode()
+    return parsed, request
+
+
+async def _poll(url: str, headers: dict[str, str], *, rate: float, seconds: float, connections: int = 32) -> tuple[list[float], dict[int, int], float]:
+    """Open-loop GETs at ``rate``/s; returns latencies (ms, from scheduled time), status counts, achieved rate."""
+    parsed, request = _raw_get(url, headers)
     pool: asyncio.Queue[_Connection] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(_Connection(*await asyncio.open_connection(parsed.host, parsed.port)))
@@ -257,12 +263,7 @@ async def _poll(url: str, headers: dict[str, str], *, rate: float, seconds: floa
 
 async def _sequential(url: str, headers: dict[str, str], *, requests: int = 300) -> list[float]:
     """Latencies (ms) of requests sent one after another on one connection: the server's own cost."""
-    parsed = httpx.URL(url)
-    request = (
-        f"GET {parsed.raw_path.decode()} HTTP/1.1\r\nHost: {parsed.host}:{parsed.port}\r\n"
-        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
-        + "\r\n"
-    ).encode()
+    parsed, request = _raw_get(url, headers)
     connection = _Connection(*await asyncio.open_connection(parsed.host, parsed.port))
     latencies = []
     for index in range(requests + 20):
