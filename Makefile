@@ -26,12 +26,16 @@ data: install
 ## System tools the tests and benchmarks drive as real peers: dcmtk (storescu, echoscu, storescp) as the
 ## PACS. Installed with apt-get only when missing and we are root; otherwise their tests skip, saying why.
 system-deps:
-	@command -v storescu >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v storescu >/dev/null 2>&1 || missing="dcmtk"; \
+	{ command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ]; } || missing="$$missing orthanc"; \
+	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dcmtk) >/dev/null; \
-	  else echo "system-deps: dcmtk is missing and cannot be installed here (not root, or no apt-get)"; fi; }
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null; \
+	  else echo "system-deps: missing$$missing and cannot install here (not root, or no apt-get)"; fi; \
+	fi
 
-## The whole test suite (CI runs exactly this).
 test: install data system-deps
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 

@@ -17,6 +17,7 @@ from gateway.auth.dependencies import KeyVerifier
 from gateway.auth.keys import VerifiedKeyCache
 from gateway.auth.service import ensure_bootstrap_admin_key
 from gateway.auth.views import router as keys_router
+from gateway.exports.views import router as exports_router
 from gateway.inference.views import router as inference_router
 from gateway.openapi import build_openapi
 from gateway.patients.views import router as patients_router
@@ -46,6 +47,7 @@ TAGS = [
     {"name": "patients", "description": "Patient records."},
     {"name": "scans", "description": "Uploaded CT series, their analysis and reports."},
     {"name": "inference", "description": "One-shot analysis of a study without a patient record."},
+    {"name": "exports", "description": "Results (SEG, SR, key images) sent back to PACS: state, last error, re-send."},
     {"name": "keys", "description": "API keys (admin)."},
     {"name": "audit", "description": "Audit trail of writes (admin)."},
     {"name": "health", "description": "Liveness and readiness (no auth)."},
@@ -115,7 +117,7 @@ def create_app(settings: Settings | None = None, *, store: ObjectStore | None = 
     app.state.report_cache = ReportCache(ttl=settings.report_cache_seconds)
     configure_queue(settings)  # the broker these settings name, for enqueueing and /readyz
     install_problem_handlers(app)
-    for router in (patients_router, scans_router, inference_router, keys_router, audit_router, health.router, pacs_router, results_router):
+    for router in (patients_router, scans_router, inference_router, keys_router, audit_router, health.router, pacs_router, results_router, exports_router):
         app.include_router(router)
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     app.add_middleware(AccessLog)

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_zip_ratio: float = Field(200.0, description="Refuse zips expanding more than this factor.")
     predict_wait_seconds: float = Field(120.0, description="How long /inference/predict waits.")
     report_cache_seconds: float = Field(1.0, description="How long a gateway reuses a scan's report answer; 0 = never.")
+    render_cache_bytes: int = Field(
+        1024**3, ge=0, description="Memory each gateway process keeps decoded volumes and anomaly maps in for slice PNGs (LRU by run); 0 = none.")
 
     stage_time_limit_seconds: int = Field(1800, description="Hard time limit of one stage task.")
     stage_max_retries: int = Field(3, description="Retries of a stage after a transient error.")
@@ -61,6 +63,15 @@ class Settings(BaseSettings):
     dicom_network_timeout_seconds: float = Field(60.0, description="An association silent this long is aborted.")
     export_cstore_destinations: str = Field(
         "", description="Comma-separated AE@host:port of C-STORE SCPs (PACS) that receive each run's SEG, SR and key images.")
+    export_stow_urls: str = Field(
+        "", description="Comma-separated DICOMweb STOW-RS URLs (e.g. https://pacs/dicom-web/studies) that receive the same objects.")
+    export_stow_authorization: str = Field(
+        "", description="Authorization header value sent to the STOW-RS destinations (e.g. 'Bearer <token>'); empty: none.")
+    export_max_attempts: int = Field(5, ge=1, description="Tries per destination before an export job is dead-lettered.")
+    export_retry_base_seconds: float = Field(
+        30.0, gt=0, description="Wait before the 2nd try; doubles with each further try (exponential backoff).")
+    export_timeout_seconds: float = Field(30.0, gt=0, description="Network timeout of one export try (connect, each response).")
+    export_poll_seconds: float = Field(1.0, gt=0, description="How often the export worker looks for jobs whose retry is due.")
     completeness_quiet_seconds: float = Field(10.0, description="A series with no new instance for this long is complete.")
     completeness_scan_seconds: float = Field(1.0, description="How often the receiver looks for complete series.")
     auto_analyze: bool = Field(True, description="Start an analysis run when a received series is complete.")

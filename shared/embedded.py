@@ -1,7 +1,8 @@
 """``ctriage run`` (``make run``): the whole system on one machine, as real processes.
 
-Upgrades the database, then starts the gateway (``ctriage api``) and one Celery worker per stage
-(``ctriage worker gate|screen|localize``) as child processes sharing this process's settings. With
+Upgrades the database, then starts the gateway (``ctriage api``), one Celery worker per stage
+(``ctriage worker gate|screen|localize``), the export worker (``ctriage worker export``: results back
+to PACS) and the DICOM receiver as child processes sharing this process's settings. With
 no ``CTRIAGE_*`` URLs set that is SQLite, a local-folder store and kombu's filesystem transport under
 ``CTRIAGE_DATA_DIR``; pointed at PostgreSQL, Redis and S3 the same command runs against them.
 Children's output is prefixed with their name. Ctrl-C or SIGTERM stops everything (SIGTERM to
@@ -43,7 +44,7 @@ class Child:
 @click.option("--port", type=int, default=None, help="Gateway port (default CTRIAGE_API_PORT).")
 @click.option("--concurrency", type=int, default=1, show_default=True, help="Child processes per stage worker.")
 def run_command(host: str | None, port: int | None, concurrency: int) -> None:
-    """Start the gateway and the three stage workers; Ctrl-C stops them all."""
+    """Start the gateway, the three stage workers, the export worker and the DICOM receiver; Ctrl-C stops them all."""
     settings = get_settings()
     host, port = host or settings.api_host, port or settings.api_port
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,7 @@ def run_command(host: str | None, port: int | None, concurrency: int) -> None:
 
     children = [_start("api", ["api", "--host", host, "--port", str(port), "--no-migrate"], env)]
     children += [_start(stage.value, ["worker", stage.value, "--concurrency", str(concurrency), "--quiet"], env) for stage in STAGES]
+    children.append(_start("export", ["worker", "export", "--quiet"], env))  # its own threads: a slow PACS waits there
     children.append(_start("dicom", ["dicom-receiver", "--no-migrate"], env))  # C-STORE intake + completeness scanner
     exit_code = 0
     try:
@@ -162,6 +164,10 @@ def _browser_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def _export_targets(settings: Settings) -> str:
+    return ", ".join(filter(None, (settings.export_cstore_destinations, settings.export_stow_urls)))
+
+
 def _banner(*, settings: Settings, base_url: str, admin_key: str | None) -> str:
     if admin_key:
         key_line = f"{admin_key}   <- generated now and shown only once: store it"
@@ -185,7 +191,8 @@ def _banner(*, settings: Settings, base_url: str, admin_key: str | None) -> str:
         f"  database          : {database}",
         f"  queue             : {broker}",
         f"  object storage    : {storage}",
-        "  workers           : gate, screen, localize",
+        "  workers           : gate, screen, localize, export"
+        f" (results to PACS: {_export_targets(settings) or 'none: set CTRIAGE_EXPORT_CSTORE_DESTINATIONS / _STOW_URLS'})",
         "Press Ctrl-C to stop.",
         rule,
     ])

@@ -218,3 +218,37 @@ class AuditEvent(Base):
     resource_type: Mapped[str] = mapped_column(String(32))
     resource_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(default=dict)
+
+
+class ExportState(str, enum.Enum):
+    """Where an export job stands: ``sent`` and ``dead_letter`` are final until a re-send."""
+
+    pending = "pending"  # waiting for its first or next try (``next_attempt_at``)
+    sending = "sending"  # a worker is trying now
+    sent = "sent"
+    dead_letter = "dead_letter"  # every try failed; ``last_error`` says why
+
+
+class ExportJob(Base):
+    """Results back to PACS: a finished run's SEG, SR and key images going to one destination."""
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (
+        UniqueConstraint("run_pk", "kind", "destination", name="uq_export_jobs_run_destination"),
+        # The export worker's question: pending jobs whose next try is due.
+        Index("ix_export_jobs_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    run_pk: Mapped[str] = mapped_column(ForeignKey("analysis_runs.id", ondelete="CASCADE"), index=True)
+    series_pk: Mapped[str] = mapped_column(ForeignKey("series.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # cstore | stow
+    destination: Mapped[str] = mapped_column(String(512))  # AE@host:port, or the STOW-RS URL
+    state: Mapped[ExportState] = mapped_column(Enum(ExportState, native_enum=False, length=16), default=ExportState.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    n_objects: Mapped[int | None] = mapped_column(Integer)  # objects delivered by the successful try
+    last_error: Mapped[str | None] = mapped_column(Text)  # of the latest failed try; never PHI
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

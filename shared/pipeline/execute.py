@@ -18,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import ChainState, Stage
 from shared.db.session import transaction
+from shared.export.service import export_run_results
 from shared.pipeline import runs
 from shared.pipeline.compose import report_from_state, write_report
 from shared.pipeline.stages import advance, chain_ended
-from shared.report import FailureReason, ReportV1
+from shared.report import FailureReason, ReportStatus, ReportV1
 from shared.storage.base import ObjectNotFound, ObjectStore, StorageError
 
 Sessions = Callable[[], Session]
@@ -48,6 +49,8 @@ def execute_stage(*, stage: Stage, payload: dict, store: ObjectStore, sessions: 
         write_report(store, report)
         with transaction(sessions) as session:
             runs.record_report(session=session, run_id=state.run_id, report=report, stage=stage, seconds=seconds)
+        if report.status is ReportStatus.done:  # results back to PACS, on the export queue: never waited for here
+            export_run_results(sessions=sessions, run_id=state.run_id)
         return StageOutcome(state=state, proceed=False)
     result = {Stage.gate: state.gate, Stage.screen: state.screen}[stage]
     with transaction(sessions) as session:

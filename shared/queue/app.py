@@ -1,4 +1,5 @@
-"""The Celery application: one queue per stage (``gate``, ``screen``, ``localize``).
+"""The Celery application: one queue per stage (``gate``, ``screen``, ``localize``) and one for
+results going back to PACS (``export``), so a slow or unreachable PACS never holds up an analysis.
 
 Broker: ``CTRIAGE_BROKER_URL`` (e.g. ``redis://redis:6379/0``) or, when empty (embedded mode), kombu's
 server-less ``filesystem://`` transport with its folders under ``data_dir/queue``, which several
@@ -25,6 +26,10 @@ TASK_MODULES: dict[Stage, str] = {
     Stage.screen: "worker_screener.tasks",
     Stage.localize: "worker_localizer.tasks",
 }
+EXPORT_QUEUE = "export"
+EXPORT_TASK = "ctriage.export"
+EXPORT_TASK_MODULE = "shared.export.tasks"
+WORKER_QUEUES: tuple[str, ...] = (*(stage.value for stage in STAGES), EXPORT_QUEUE)
 PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2.0}
 
 
@@ -41,7 +46,7 @@ def celery_config(settings: Settings) -> dict[str, object]:
         "accept_content": ["json"],
         "task_default_queue": Stage.gate.value,
         "task_create_missing_queues": True,
-        "task_routes": {name: {"queue": stage.value} for stage, name in TASK_NAMES.items()},
+        "task_routes": {**{name: {"queue": stage.value} for stage, name in TASK_NAMES.items()}, EXPORT_TASK: {"queue": EXPORT_QUEUE}},
         # At-least-once delivery: a message is acknowledged after its task ends, and given back to
         # the broker if the worker process dies; stages are idempotent, so a second run is harmless.
         "task_acks_late": True,

@@ -1,4 +1,4 @@
-"""``ctriage worker gate|screen|localize``: a real Celery worker process consuming one stage's queue."""
+"""``ctriage worker gate|screen|localize|export``: a real Celery worker process consuming one queue."""
 
 from __future__ import annotations
 
@@ -9,24 +9,29 @@ import socket
 import click
 
 from shared.config import get_settings
-from shared.contracts import STAGES, Stage
-from shared.queue.app import TASK_MODULES, configure
+from shared.contracts import Stage
+from shared.queue.app import EXPORT_QUEUE, EXPORT_TASK_MODULE, TASK_MODULES, WORKER_QUEUES, configure
 
 
 @click.command("worker")
-@click.argument("stage", type=click.Choice([stage.value for stage in STAGES]))
-@click.option("--concurrency", "-c", default=1, show_default=True, help="Worker child processes (one stage each).")
-@click.option("--pool", default="prefork", show_default=True, type=click.Choice(["prefork", "solo", "threads"]),
-              help="prefork enforces hard time limits; solo runs in the main process.")
+@click.argument("stage", type=click.Choice(WORKER_QUEUES))
+@click.option("--concurrency", "-c", default=None, type=int,
+              help="Worker child processes or threads (default 1; export: 4, so one slow PACS leaves others served).")
+@click.option("--pool", default=None, type=click.Choice(["prefork", "solo", "threads"]),
+              help="prefork (default; enforces hard time limits), solo (main process) or threads (export's default: "
+                   "it waits on the network, and its own timeouts bound each try).")
 @click.option("--loglevel", "-l", default=None, help="Log level (default: CTRIAGE_LOG_LEVEL).")
 @click.option("--quiet", "-q", is_flag=True, help="No start-up banner.")
-def worker_command(stage: str, concurrency: int, pool: str, loglevel: str | None, quiet: bool) -> None:
-    """Start a Celery worker on the STAGE queue (gate, screen or localize)."""
+def worker_command(stage: str, concurrency: int | None, pool: str | None, loglevel: str | None, quiet: bool) -> None:
+    """Start a Celery worker on the STAGE queue (gate, screen, localize, or export: results back to PACS)."""
     settings = get_settings()
     level = (loglevel or settings.log_level).upper()
     logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s [{stage}] %(name)s: %(message)s")
     app = configure(settings)
-    importlib.import_module(TASK_MODULES[Stage(stage)])
+    importlib.import_module(EXPORT_TASK_MODULE if stage == EXPORT_QUEUE else TASK_MODULES[Stage(stage)])
+    exporting = stage == EXPORT_QUEUE
+    concurrency = concurrency or (4 if exporting else 1)
+    pool = pool or ("threads" if exporting else "prefork")
     argv = [
         *(["--quiet"] if quiet else []), "worker", "--queues", stage, "--hostname", f"{stage}@{socket.gethostname()}",
         "--concurrency", str(concurrency), "--pool", pool, "--loglevel", level,
