@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from shared.report import Finding, GateCheck, ModelInfo, Verdict
+from shared.report import Finding, GateCheck, ModelInfo, OutputStatus, Verdict
 
 
 class Stage(StrEnum):
@@ -36,6 +36,11 @@ class RunArtifacts(BaseModel):
     """Label map of the findings: voxel value ``n`` = ``report.findings[n - 1]``."""
     dicom_prefix: str = ""
     """Folder of the DICOM outputs: ``seg.dcm``, ``sr.dcm``, ``key_image_NNN.dcm``."""
+    instances: str = ""
+    """Headers of the analysed series' instances, as the gate parsed them (the localizer's source
+    references; see :func:`shared.pipeline.artifacts.put_source_headers`). Absent for older runs."""
+    report_pdf: str = ""
+    """The report as PDF, rendered on first download."""
 
     @classmethod
     def for_run(cls, run_id: str) -> RunArtifacts:
@@ -48,6 +53,8 @@ class RunArtifacts(BaseModel):
             report=f"{prefix}/report.json",
             findings=f"{prefix}/findings.npz",
             dicom_prefix=f"{prefix}/dicom/",
+            instances=f"{prefix}/instances.json",
+            report_pdf=f"{prefix}/report.pdf",
         )
 
 
@@ -127,6 +134,7 @@ class LocalizeResult(BaseModel):
     findings: list[Finding]
     model: ModelInfo
     artifacts: dict[str, str] = Field(default_factory=dict, description="Findings mask and DICOM outputs: name -> key.")
+    outputs: list[OutputStatus] = Field(default_factory=list, description="Each DICOM output: produced, or why not.")
 
 
 class ChainState(BaseModel):

@@ -55,6 +55,29 @@ class FailureReason(StrEnum):
     """An object a stage needs is not in storage (deleted, or written by a run that never finished)."""
 
 
+class OutputReason(StrEnum):
+    """Stable reason codes of a clinical output a ``done`` run did not produce (:class:`OutputStatus`)."""
+
+    no_findings = "no_findings"
+    """Nothing to show: a study without findings has no SEG and no key images (its SR has the verdict)."""
+    no_source_headers = "no_source_headers"
+    """The source instances' headers, which every DICOM output references, could not be read
+    (instances missing or unreadable in storage)."""
+    build_failed = "build_failed"
+    """Building the object failed, e.g. on a source header the DICOM object model refuses."""
+    seg_unavailable = "seg_unavailable"
+    """The SR references each finding's SEG segment, and the SEG could not be built."""
+
+
+class OutputStatus(BaseModel):
+    """Whether one clinical output of a ``done`` run was produced, and if not, why."""
+
+    name: str = Field(description="'seg', 'sr' or 'key_images' (served at /api/scans/{id}/seg, /sr, /key-images).")
+    produced: bool
+    reason: OutputReason | None = Field(None, description="Stable code when not produced.")
+    detail: str | None = Field(None, description="What went wrong, for people.")
+
+
 class VoxelBox(BaseModel):
     """Inclusive bounding box in voxel indices ``[i, j, k]``."""
 
@@ -138,4 +161,9 @@ class ReportV1(BaseModel):
     models: list[ModelInfo] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict, description="Stage name -> seconds.")
     artifacts: dict[str, str] = Field(default_factory=dict, description="Artifact name -> object-storage key.")
+    outputs: list[OutputStatus] = Field(
+        default_factory=list,
+        description="DICOM outputs of a done run (SEG, SR, key images): produced, or why not. The verdict and "
+                    "findings stand when one could not be produced. Empty for runs made before this field.",
+    )
     created_at: datetime

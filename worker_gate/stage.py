@@ -4,8 +4,8 @@ out, no queue, no DB.
 
 Rejections are results (``accepted=False`` with a :class:`shared.dicom.errors.Reason` code and the
 checks that led there, each with the value seen), not exceptions; exceptions mean the stage itself
-failed. An accepted study leaves the volume analysed and the organ label map (with names) under the
-run's keys for the screener and the localizer.
+failed. An accepted study leaves the volume analysed, the organ label map (with names) and the headers of
+the volume's instances under the run's keys for the screener and the localizer.
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from shared.anatomy import BY_LABEL
 from shared.config import get_settings
 from shared.contracts import GateRequest, GateResult, RunArtifacts, VolumeSummary
 from shared.dicom.errors import LoadError
-from shared.pipeline.artifacts import LabelMap, put_label_map, put_volume
+from shared.dicom.instances import read_instance
+from shared.dicom.sources import iter_dicom_sources
+from shared.pipeline.artifacts import LabelMap, put_label_map, put_source_headers, put_volume
 from shared.report import GateCheck
 from shared.storage.base import ObjectStore
 from worker_gate.backend import GateBackend, select_backend
@@ -38,6 +41,7 @@ def run_gate(*, store: ObjectStore, request: GateRequest, backend: GateBackend |
             load = GateCheck(name="load", passed=False, value=error.values or None, expected="one readable CT series",
                              detail=error.detail)
             return _result(request, backend, accepted=False, checks=[load], reason=error.reason.value, detail=error.detail)
+        headers = _source_headers(Path(folder), volume.meta.sop_instance_uids)
 
     verdict = check_volume(volume, backend=backend, max_pixel_mm=get_settings().gate_max_pixel_mm)
     checks = [series_check, *verdict.checks]
@@ -49,6 +53,7 @@ def run_gate(*, store: ObjectStore, request: GateRequest, backend: GateBackend |
     labels = verdict.segmentation.labels
     keys = RunArtifacts.for_run(request.run_id)
     put_volume(store, keys.volume, volume)
+    put_source_headers(store, keys.instances, headers)
     put_label_map(store, keys.organs, LabelMap(labels=labels, affine=volume.affine, names=_present_names(labels)))
     result = _result(request, backend, accepted=True, checks=checks)
     result.volume_key, result.organs_key = keys.volume, keys.organs
@@ -64,6 +69,21 @@ def _download_prefix(store: ObjectStore, prefix: str, folder: Path) -> None:
     for number, info in enumerate(store.list(prefix)):
         # Flat numbered names: keys are already unique and the reader sorts slices by position.
         store.download(info.key, str(folder / f"{number:06d}_{Path(info.key).name}"))
+
+
+def _source_headers(folder: Path, sop_instance_uids: list[str]) -> list[Dataset]:
+    """Headers of the volume's instances in slice order, kept so the localizer's SEG and SR can
+    reference them without fetching every instance again."""
+    wanted = set(sop_instance_uids)
+    by_uid: dict[str, Dataset] = {}
+    for name, item in iter_dicom_sources(folder):
+        try:
+            instance = read_instance(name, item)
+        except LoadError:
+            continue  # the reader skipped it too
+        if instance.sop_instance_uid in wanted:
+            by_uid.setdefault(instance.sop_instance_uid, instance.dataset)
+    return [by_uid[uid] for uid in dict.fromkeys(sop_instance_uids) if uid in by_uid]
 
 
 def _present_names(labels: np.ndarray) -> dict[int, str]:

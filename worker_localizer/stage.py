@@ -2,7 +2,8 @@
 
 Pure: reads the anomaly map, organ label map and volume from the store, writes the findings' label
 mask and the DICOM outputs (SEG, TID 1500 SR, key images) under the run's prefix, and returns the
-findings with those keys; no queue, no DB. The report itself is composed by the pipeline
+findings with those keys and each output's status; no queue, no DB. An output that cannot be made
+does not fail the run (:mod:`worker_localizer.delivery`). The report itself is composed by the pipeline
 (:mod:`shared.pipeline.compose`), which also knows the other stages' results and timings.
 
 Idempotent and deterministic: the same request writes the same keys (the DICOM folder is cleared
@@ -13,17 +14,10 @@ The composed report of a re-run is identical but for ``created_at`` and ``timing
 
 from __future__ import annotations
 
-import io
-
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 
 from shared.config import get_settings
 from shared.contracts import LocalizeRequest, LocalizeResult, RunArtifacts
@@ -31,11 +25,10 @@ from shared.dicom.volume import Volume
 from shared.pipeline.artifacts import LabelMap, get_anomaly_map, get_label_map, get_volume, put_label_map
 from shared.report import Finding, ModelInfo, ReportStatus, ReportV1, Verdict
 from shared.storage.base import ObjectStore
+from worker_localizer.delivery import source_headers, store_dicom_outputs
 from worker_localizer.findings import locate_findings, study_score
-from worker_localizer.outputs import write_dicom_outputs
 
 MODEL = ModelInfo(stage="localize", name="baseline-threshold-components", version="1")
-DICOM_MEDIA_TYPE = "application/dicom"
 
 
 def run_localizer(*, store: ObjectStore, request: LocalizeRequest) -> LocalizeResult:
@@ -60,15 +53,15 @@ def run_localizer(*, store: ObjectStore, request: LocalizeRequest) -> LocalizeRe
     with ThreadPoolExecutor(max_workers=1) as pool:
         stored_mask = pool.submit(put_label_map, store, keys.findings,
                                   LabelMap(labels=mask, affine=volume.affine, names=_mask_names(findings)))
-        sources = _source_headers(store, request.source_prefix, volume) if request.source_prefix else []
-        if sources:
-            result.artifacts.update(_store_dicom_outputs(
-                store=store, prefix=keys.dicom_prefix, volume=volume, source_datasets=sources,
-                anomaly_score=anomaly.scores, anomaly_mask=mask, organ_labels=organs.labels,
-                report=outputs_report(request=request, result=result, volume=volume),
-            ))
+        sources = source_headers(store=store, run_id=request.run_id, source_prefix=request.source_prefix, volume=volume)
+        outputs = store_dicom_outputs(
+            store=store, prefix=keys.dicom_prefix, volume=volume, sources=sources, anomaly_score=anomaly.scores,
+            anomaly_mask=mask, organ_labels=organs.labels, report=outputs_report(request=request, result=result, volume=volume),
+        )
         stored_mask.result()
+    result.artifacts.update(outputs.keys)
     result.artifacts["findings"] = keys.findings
+    result.outputs = outputs.statuses
     return result
 
 
@@ -85,41 +78,3 @@ def outputs_report(*, request: LocalizeRequest, result: LocalizeResult, volume: 
 
 def _mask_names(findings: list[Finding]) -> dict[int, str]:
     return {number: f"finding {number}: {finding.organ}" for number, finding in enumerate(findings, start=1)}
-
-
-def _source_headers(store: ObjectStore, prefix: str, volume: Volume) -> list[Dataset]:
-    """Headers (no pixel data) of the stored instances that make up ``volume``'s slices."""
-    wanted = set(volume.meta.sop_instance_uids)
-    headers = []
-    for info in store.list(prefix):
-        with store.open(info.key) as handle:
-            # pydicom seeks; an S3 response body cannot, so it is read into memory (one instance).
-            source = handle if handle.seekable() else io.BytesIO(handle.read())
-            try:
-                dataset = pydicom.dcmread(source, stop_before_pixels=True)
-            except InvalidDicomError:
-                continue
-        if dataset.get("SOPInstanceUID") in wanted:
-            headers.append(dataset)
-    # Without every slice's header the SEG and SR could not reference the source frames.
-    return headers if len(headers) == len(wanted) else []
-
-
-def _store_dicom_outputs(
-    *, store: ObjectStore, prefix: str, volume: Volume, source_datasets: list[Dataset], anomaly_score: np.ndarray,
-    anomaly_mask: np.ndarray, organ_labels: np.ndarray, report: ReportV1,
-) -> dict[str, str]:
-    """Write SEG, SR and key images under ``prefix``; returns artifact name -> key."""
-    store.delete_prefix(prefix)
-    keys: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="ctriage-outputs-") as folder:
-        written = write_dicom_outputs(
-            volume=volume, source_datasets=source_datasets, anomaly_score=anomaly_score, anomaly_mask=anomaly_mask,
-            organ_labels=organ_labels, report=report, out_dir=Path(folder),
-        )
-        for paths in written.values():
-            for path in paths:
-                key = f"{prefix}{path.name}"
-                store.put_file(key, str(path), content_type=DICOM_MEDIA_TYPE)
-                keys[path.stem] = key
-    return keys

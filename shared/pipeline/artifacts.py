@@ -1,6 +1,7 @@
-"""Arrays in object storage: the gate's volume, the organ label map and the anomaly map, as ``.npz``.
+"""Arrays in object storage: the gate's volume, the organ label map and the anomaly map, as ``.npz``;
+and the source instances' headers, as DICOM JSON.
 
-Each artifact is one ``.npz`` holding its array(s), the 4x4 LPS ``affine`` and JSON metadata, written
+Each array artifact is one ``.npz`` holding its array(s), the 4x4 LPS ``affine`` and JSON metadata, written
 through a temporary file and streamed into the store (no pickles: everything loads with
 ``allow_pickle=False``). Writing the same arrays twice gives the same bytes, so a re-delivered stage
 rewrites identical objects.
@@ -13,10 +14,12 @@ import json
 import os
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
+from pydicom.dataset import Dataset
 
 from shared.dicom.volume import Volume, VolumeMeta
 from shared.storage.base import ObjectStore
@@ -134,3 +137,41 @@ def _get_npz(store: ObjectStore, key: str, *, members: tuple[str, ...] | None = 
             return {name: npz[name] for name in (members or npz.files)}
     finally:
         os.unlink(path)
+
+
+SOURCE_HEADERS_VERSION = 1
+_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_DROPPED_TAGS = frozenset({0x00880200})  # Icon Image Sequence: a thumbnail, pixel data in a sequence
+
+
+def put_source_headers(store: ObjectStore, key: str, headers: Sequence[Dataset]) -> None:
+    """Store the source instances' headers as DICOM JSON (PS3.18 F.2): attributes every instance
+    shares once, the rest (SOPInstanceUID, ImagePositionPatient, ...) per instance, in the given order.
+
+    Private attributes and binary values are left out: the derived objects copy neither.
+    """
+    instances = [_header_json(header) for header in headers]
+    common: dict[str, Any] = {}
+    if instances:
+        encoded = [{tag: json.dumps(value, sort_keys=True) for tag, value in one.items()} for one in instances]
+        shared = set(encoded[0].items()).intersection(*(one.items() for one in encoded[1:]))
+        common = {tag: instances[0][tag] for tag, _ in sorted(shared)}
+        instances = [{tag: value for tag, value in one.items() if tag not in common} for one in instances]
+    body = {"version": SOURCE_HEADERS_VERSION, "common": common, "instances": instances}
+    store.put_bytes(key, json.dumps(body, separators=(",", ":"), sort_keys=True).encode(), content_type="application/json")
+
+
+def get_source_headers(store: ObjectStore, key: str) -> list[Dataset]:
+    """The headers stored by :func:`put_source_headers` (``ObjectNotFound`` when there are none)."""
+    body = json.loads(store.get_bytes(key))
+    if body.get("version") != SOURCE_HEADERS_VERSION:
+        raise ValueError(f"source headers version {body.get('version')!r} is not {SOURCE_HEADERS_VERSION}")
+    return [Dataset.from_json({**body["common"], **instance}) for instance in body["instances"]]
+
+
+def _header_json(header: Dataset) -> dict[str, Any]:
+    kept = Dataset()
+    for element in header:
+        if not (element.tag.is_private or element.VR in _BULK_VRS or element.tag in _DROPPED_TAGS):
+            kept.add(element)
+    return kept.to_json_dict(bulk_data_threshold=1 << 30, suppress_invalid_tags=True)

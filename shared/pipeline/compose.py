@@ -38,6 +38,7 @@ def report_from_state(state: ChainState, *, created_at: datetime | None = None) 
         report.score, report.threshold, report.score_unit = localize.score, localize.threshold, localize.score_unit
         report.voxel_threshold = localize.voxel_threshold
         report.artifacts.update(localize.artifacts)
+        report.outputs = list(localize.outputs)
     return report
 
 

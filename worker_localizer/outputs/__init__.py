@@ -6,10 +6,12 @@ findings' label mask, the organ labels and the report; nothing here touches queu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+from highdicom.seg import Segmentation
 from pydicom.dataset import Dataset
 
 from shared.dicom.volume import Volume
@@ -22,10 +24,12 @@ from worker_localizer.outputs.sr import measurement_report_sr
 
 __all__ = ["render_slice_png", "report_pdf", "write_dicom_outputs"]
 
+T = TypeVar("T")
+
 
 def write_dicom_outputs(
     *, volume: Volume, source_datasets: Sequence[Dataset], anomaly_score: np.ndarray, anomaly_mask: np.ndarray,
-    organ_labels: np.ndarray, report: ReportV1, out_dir: Path,
+    organ_labels: np.ndarray, report: ReportV1, out_dir: Path, failures: dict[str, Exception] | None = None,
 ) -> dict[str, list[Path]]:
     """Write ``seg.dcm``, ``sr.dcm`` and ``key_image_NNN.dcm`` (one per finding) to ``out_dir``.
 
@@ -34,23 +38,48 @@ def write_dicom_outputs(
     order; pixel data not needed). Returns ``{"seg": [...], "sr": [...], "key_images": [...]}``;
     a study without findings gets only the SR (its verdict) and empty SEG and key-image lists.
     ``organ_labels`` (the organ label map) outlines each finding's organ on its key image.
+
+    Without ``failures`` the first error propagates. With it, an output that cannot be built is
+    recorded there (name -> error; the SR of findings whose SEG failed is left out, it would have no
+    segments to reference) and the others are still written.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+
+    def attempt(name: str, build: Callable[[], T]) -> T | None:
+        if failures is None:
+            return build()
+        try:
+            return build()
+        except Exception as error:  # noqa: BLE001 - pydicom/highdicom raise many types on a source they refuse
+            failures[name] = error
+            return None
+
     written: dict[str, list[Path]] = {"seg": [], "sr": [], "key_images": []}
-    segmentation = None
-    if report.findings:
+
+    def seg() -> Segmentation:
         segmentation = anomaly_segmentation(
             volume=volume, source_datasets=source_datasets, anomaly_mask=anomaly_mask, report=report,
         )
         written["seg"].append(_save(segmentation, out_dir / "seg.dcm"))
-    sr = measurement_report_sr(volume=volume, source_datasets=source_datasets, report=report, segmentation=segmentation)
-    written["sr"].append(_save(sr, out_dir / "sr.dcm"))
-    key_images = key_image_datasets(
-        volume=volume, source_datasets=source_datasets, report=report, anomaly_score=anomaly_score,
-        anomaly_mask=anomaly_mask, organ_labels=organ_labels,
-    )
-    written["key_images"] = [_save(image, out_dir / f"key_image_{n:03d}.dcm") for n, image in enumerate(key_images, 1)]
+        return segmentation
+
+    def sr() -> None:
+        sr = measurement_report_sr(volume=volume, source_datasets=source_datasets, report=report, segmentation=segmentation)
+        written["sr"].append(_save(sr, out_dir / "sr.dcm"))
+
+    def key_images() -> None:
+        images = key_image_datasets(
+            volume=volume, source_datasets=source_datasets, report=report, anomaly_score=anomaly_score,
+            anomaly_mask=anomaly_mask, organ_labels=organ_labels,
+        )
+        paths = [_save(image, out_dir / f"key_image_{n:03d}.dcm") for n, image in enumerate(images, 1)]
+        written["key_images"] = paths
+
+    segmentation = attempt("seg", seg) if report.findings else None
+    if segmentation is not None or not report.findings:
+        attempt("sr", sr)
+    attempt("key_images", key_images)
     return written
 
 

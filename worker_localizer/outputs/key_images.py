@@ -59,7 +59,8 @@ def key_slice(
             return uids.index(uid)
     first, last = finding.slice_range
     region = anomaly_mask[first:last + 1] == number
-    per_slice = np.where(region, anomaly_score[first:last + 1], 0.0).sum(axis=(1, 2))
+    # float64 sums: a large finding's scores would overflow a float16 map's own precision
+    per_slice = np.where(region, anomaly_score[first:last + 1], 0.0).sum(axis=(1, 2), dtype=np.float64)
     return first + int(np.argmax(per_slice))
 
 
