@@ -132,3 +132,45 @@ def test_outputs_need_a_finished_analysis_and_the_clinician_role(
     unanalysed = upload(gateway.client, gateway.key("ingest"), series_files(files)).json()["id"]
     for path in ("seg", "sr", "key-images", "slices/0.png", "report.pdf"):
         assert_problem(gateway.client.get(f"/api/scans/{unanalysed}/{path}", headers=clinician), 404, "no_report")
+
+
+def test_renders_carry_validators_and_answer_304_to_a_current_copy(
+    gateway: Gateway, clinician: dict, lesion_scan: tuple[str, dict],
+) -> None:
+    scan_id, report = lesion_scan
+    for path in ("slices/3.png?window=lung", "report.pdf"):
+        first = gateway.client.get(f"/api/scans/{scan_id}/{path}", headers=clinician)
+        assert first.status_code == 200 and first.headers["cache-control"] == "private, no-cache"
+        etag = first.headers["etag"]
+        again = gateway.client.get(f"/api/scans/{scan_id}/{path}", headers={**clinician, "If-None-Match": etag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+        stale = gateway.client.get(f"/api/scans/{scan_id}/{path}", headers={**clinician, "If-None-Match": '"other"'})
+        assert stale.status_code == 200 and stale.content == first.content
+    other_slice = gateway.client.get(f"/api/scans/{scan_id}/slices/4.png?window=lung", headers=clinician)
+    assert other_slice.headers["etag"] != gateway.client.get(f"/api/scans/{scan_id}/slices/3.png", headers=clinician).headers["etag"]
+
+
+def test_renders_are_drawn_from_memory_and_the_pdf_is_stored_until_a_new_run(
+    gateway: Gateway, clinician: dict, tmp_path: Path,
+) -> None:
+    scan_id, report = _analysed_scan(gateway, lesion_study(tmp_path / "ct", seed=4).files)
+    store = gateway.client.app.state.store  # type: ignore[attr-defined]
+    first_png = gateway.client.get(f"/api/scans/{scan_id}/slices/10.png", headers=clinician)
+    first_pdf = gateway.client.get(f"/api/scans/{scan_id}/report.pdf", headers=clinician)
+    assert first_png.status_code == 200 and first_pdf.status_code == 200
+    assert store.get_bytes(f"runs/{report['run_id']}/report.pdf") == first_pdf.content
+
+    for name in ("volume", "anomaly", "organs", "findings"):  # the run's arrays are no longer read
+        store.delete(report["artifacts"][name])
+    assert gateway.client.get(f"/api/scans/{scan_id}/slices/11.png", headers=clinician).status_code == 200
+    assert gateway.client.get(f"/api/scans/{scan_id}/slices/10.png", headers=clinician).content == first_png.content
+    assert gateway.client.get(f"/api/scans/{scan_id}/report.pdf", headers=clinician).content == first_pdf.content
+
+    ingest = gateway.key("ingest")
+    run_id = gateway.client.post(f"/api/scans/{scan_id}/analyze", headers=ingest).json()["run_id"]
+    assert finish_run(gateway, run_id, scan_id)["run_id"] == run_id != report["run_id"]
+    for path, first in (("slices/10.png", first_png), ("report.pdf", first_pdf)):
+        response = gateway.client.get(f"/api/scans/{scan_id}/{path}",
+                                      headers={**clinician, "If-None-Match": first.headers["etag"]})
+        assert response.status_code == 200 and response.headers["etag"] != first.headers["etag"]
+    assert store.exists(f"runs/{run_id}/report.pdf")

@@ -14,6 +14,12 @@ per key image, so a DICOMweb client reads it as it reads a WADO-RS retrieve."""
 Window = Literal["lung", "mediastinal"]
 
 
-def binary_response(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entry of a 200 carrying bytes of ``media_type``."""
-    return {200: {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}}
+def binary_response(media_type: str, description: str, *, cached: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry of a 200 carrying bytes of ``media_type`` (``cached``: with ETag and Cache-Control)."""
+    response: dict[str, Any] = {"description": description, "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+    if cached:
+        response["headers"] = {
+            "ETag": {"description": "Validator of this render; send it back in If-None-Match.", "schema": {"type": "string"}},
+            "Cache-Control": {"description": "private, no-cache: revalidate, never in a shared cache.", "schema": {"type": "string"}},
+        }
+    return {200: response}

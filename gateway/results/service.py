@@ -10,11 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.problems import ProblemError
+from gateway.results.cache import RenderCache
+from gateway.results.models import PDF
+from shared.contracts import RunArtifacts
 from shared.db.models import TERMINAL_STATES, AnalysisRun, Report
 from shared.dicom.volume import Volume
 from shared.pipeline.artifacts import get_anomaly_map, get_label_map, get_volume
 from shared.report import ReportStatus, ReportV1
-from shared.storage.base import ObjectStore
+from shared.storage.base import ObjectNotFound, ObjectStore
 
 
 def finished_report(*, session: Session, series_pk: str) -> ReportV1:
@@ -62,24 +65,45 @@ def multipart_related(*, store: ObjectStore, keys: list[str], media_type: str) -
 
 @dataclass
 class Maps:
-    """What the slice PNGs and the PDF are drawn from: the gate's volume and the run's maps."""
+    """What the slice PNGs and the PDF are drawn from: the gate's volume and the run's anomaly map
+    (``float16``, as stored: half the memory, and renders convert one slice at a time)."""
 
     volume: Volume
     anomaly: np.ndarray
-    findings: np.ndarray | None
-    organs: np.ndarray | None
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the arrays hold."""
+        return self.volume.hu.nbytes + self.anomaly.nbytes
 
 
-def load_maps(*, store: ObjectStore, report: ReportV1, with_labels: bool) -> Maps:
-    """The run's volume and anomaly map (and, ``with_labels``, findings mask and organ labels)."""
-    volume = get_volume(store, artifact_key(report, "volume"))
-    anomaly = get_anomaly_map(store, artifact_key(report, "anomaly")).scores
-    findings = organs = None
-    if with_labels:
-        if "findings" in report.artifacts:
-            findings = get_label_map(store, report.artifacts["findings"]).labels
-        organs = get_label_map(store, artifact_key(report, "organs")).labels
-    return Maps(volume=volume, anomaly=anomaly, findings=findings, organs=organs)
+def render_maps(*, store: ObjectStore, report: ReportV1, cache: RenderCache) -> Maps:
+    """The run's volume and anomaly map, decoded once per run and gateway process (see :mod:`gateway.results.cache`)."""
+    volume_key, anomaly_key = artifact_key(report, "volume"), artifact_key(report, "anomaly")
+
+    def load() -> Maps:
+        return Maps(volume=get_volume(store, volume_key), anomaly=get_anomaly_map(store, anomaly_key, dtype=np.float16).scores)
+
+    return cache.get_or_load(report.run_id or volume_key, load, lambda maps: maps.nbytes)
+
+
+def stored_report_pdf(*, store: ObjectStore, report: ReportV1, cache: RenderCache) -> bytes:
+    """The run's report PDF: rendered on the first download and kept beside the run's other artifacts."""
+    from worker_localizer.outputs.pdf import report_pdf  # pulls in highdicom: loaded when first asked for
+
+    key = RunArtifacts.for_run(report.run_id).report_pdf if report.run_id else None
+    if key is not None:
+        try:
+            return store.get_bytes(key)
+        except ObjectNotFound:
+            pass
+    maps = render_maps(store=store, report=report, cache=cache)
+    findings = get_label_map(store, report.artifacts["findings"]).labels if "findings" in report.artifacts else None
+    pdf = report_pdf(volume=maps.volume, report=report, anomaly_score=maps.anomaly, anomaly_mask=findings,
+                     organ_labels=get_label_map(store, artifact_key(report, "organs")).labels)
+    if key is not None:
+        store.put_bytes(key, pdf, content_type=PDF)
+    return pdf
 
 
 def check_slice(volume: Volume, k: int) -> None:
