@@ -29,6 +29,7 @@ from scipy import ndimage
 
 from shared.anatomy import label_of
 from shared.dicom.volume import Volume
+from worker_gate.organs.morphology import box, disk_2d, sweep
 
 AIR_HU = -400.0
 BODY_HU = -500.0
@@ -173,18 +174,14 @@ def fill_enclosed(mask: np.ndarray, spacing: tuple[float, float, float]) -> None
     group whose slices above or below continue into tissue outside the lung over more than
     :data:`CONTACT_MM2` (the liver dome, the heart, hilar vessels) is anatomy and stays out.
     """
-    found = ndimage.find_objects(mask.astype(np.uint8))
-    if not found or found[0] is None:
+    if not mask.any():
         return
-    box = found[0]
+    sl = box(mask)
     radius = max(1, int(round(CLOSING_MM / min(spacing[0], spacing[1]))))
     margin = radius + 1
     # Pad with one slice above and below (outside the lung) and a margin in-plane (outside).
-    crop = np.pad(mask[box], ((1, 1), (margin, margin), (margin, margin)))
-    disk = np.zeros((1, 2 * radius + 1, 2 * radius + 1), dtype=bool)
-    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
-    disk[0] = yy**2 + xx**2 <= radius**2
-    closed = ndimage.binary_closing(crop, structure=disk)
+    crop = np.pad(mask[sl], ((1, 1), (margin, margin), (margin, margin)))
+    closed = disk_2d(disk_2d(crop, radius), radius, erode=True)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = ndimage.generate_binary_structure(2, 1)
     background, count = ndimage.label(~closed, structure=in_plane)
@@ -194,9 +191,18 @@ def fill_enclosed(mask: np.ndarray, spacing: tuple[float, float, float]) -> None
     outside[0] = True
     holes = ~outside[background] & ~crop
     del background, closed
-    side = (1, *(max(1, int(round(CORE_MM / s))) for s in spacing[1::-1]))
-    cores = ndimage.maximum_filter(ndimage.minimum_filter(holes, size=side), size=side) & holes
-    beyond = ~(crop | holes)  # tissue outside the lung, in this slice
+    # an opening by a CORE_MM square (window offsets as scipy's size-n filters place them)
+    windows = [(axis, -(n // 2), n - 1 - n // 2) for axis, n in ((1, _voxels(CORE_MM, spacing[1])), (2, _voxels(CORE_MM, spacing[0])))]
+    cores = holes
+    for every in (True, False):
+        for axis, lo, hi in windows:
+            cores = sweep(cores, axis, lo, hi, every=every)
+    cores &= holes
+    if not cores.any():
+        return
+    near = box(cores, 1)  # the cores with the slices above and below them
+    cores = cores[near]
+    beyond = ~(crop[near] | holes[near])  # tissue outside the lung, in this slice
     continues = np.zeros_like(cores)
     continues[1:] |= cores[1:] & beyond[:-1]
     continues[:-1] |= cores[:-1] & beyond[1:]
@@ -204,7 +210,13 @@ def fill_enclosed(mask: np.ndarray, spacing: tuple[float, float, float]) -> None
     contact_mm2 = np.bincount(groups[continues], minlength=count + 1) * spacing[0] * spacing[1]
     keep = contact_mm2 <= CONTACT_MM2
     keep[0] = False
-    mask[box] |= keep[groups][1:-1, margin:-margin, margin:-margin]
+    added = np.zeros_like(crop)
+    added[near] = keep[groups]
+    mask[sl] |= added[1:-1, margin:-margin, margin:-margin]
+
+
+def _voxels(mm: float, spacing: float) -> int:
+    return max(1, round(mm / spacing))
 
 
 def _sides(lungs: list[np.ndarray], labels: np.ndarray, volume: Volume) -> list[int]:

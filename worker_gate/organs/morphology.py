@@ -6,16 +6,22 @@ anisotropic grids) instead of structuring elements, whose cost grows with r cube
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
 
 def box(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...]:
-    """Bounding box of ``mask`` widened by ``margin`` voxels, clipped to the array."""
-    idx = np.argwhere(mask)
-    lo = np.maximum(idx.min(axis=0) - margin, 0)
-    hi = np.minimum(idx.max(axis=0) + margin + 1, mask.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    """Bounding box of ``mask`` (not empty) widened by ``margin`` voxels, clipped to the array."""
+    # from the mask's projections, each on the part of the mask already boxed: no index arrays
+    found: list[slice] = []
+    sub = mask
+    for axis in range(mask.ndim):
+        hit = np.flatnonzero(sub.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        found.append(slice(int(hit[0]), int(hit[-1]) + 1))
+        sub = sub[(slice(None),) * axis + (found[-1],)]
+    return tuple(slice(max(s.start - margin, 0), min(s.stop + margin, n)) for s, n in zip(found, mask.shape))
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -100,3 +106,53 @@ def within(mask: np.ndarray, distance_mm: float, spacing: np.ndarray) -> np.ndar
     sl = box(mask, int(np.ceil(distance_mm / spacing.min())) + 1)
     out[sl] = ndimage.distance_transform_edt(~mask[sl], sampling=spacing) <= distance_mm
     return out
+
+
+def sweep(mask: np.ndarray, axis: int, lo: int, hi: int, *, every: bool = False) -> np.ndarray:
+    """Whether any (``every``: all) of ``mask[p + d]``, ``lo <= d <= hi`` along ``axis``, is set.
+
+    A binary max (min) filter over a window that voxels beyond the array see as unset; shifted
+    views combined in place cost far less than scipy's filters on large boolean arrays.
+    """
+    out = np.full(mask.shape, every)
+    for offset in range(lo, hi + 1):
+        _merge(out, mask, offset, axis, every=every)
+    return out
+
+
+def disk_2d(mask: np.ndarray, radius: int, *, erode: bool = False) -> np.ndarray:
+    """Dilation (``erode``: erosion) of every slice along axis 0 by a disk of ``radius`` voxels.
+
+    The disk (``dy**2 + dx**2 <= radius**2``) is the union of its rows: the mask is swept along x
+    by each row's half width, then the rows are stacked along y. Beyond the array is background,
+    as in ``scipy.ndimage.binary_erosion``'s default border.
+    """
+    widths = [math.isqrt(radius * radius - dy * dy) for dy in range(radius + 1)]
+    rows = {0: mask}
+    swept = mask.copy()
+    for w in range(1, radius + 1):
+        _merge(swept, mask, w, 2, every=erode)
+        _merge(swept, mask, -w, 2, every=erode)
+        if w in widths:
+            rows[w] = swept.copy()
+    out = rows[widths[0]].copy()
+    for dy in range(1, radius + 1):
+        _merge(out, rows[widths[dy]], dy, 1, every=erode)
+        _merge(out, rows[widths[dy]], -dy, 1, every=erode)
+    return out
+
+
+def _merge(out: np.ndarray, src: np.ndarray, offset: int, axis: int, *, every: bool) -> None:
+    """``out[p] = out[p] and/or src[p + offset]`` along ``axis``, in place; beyond ``src`` is unset."""
+    n = src.shape[axis]
+    lo, hi = max(0, -offset), min(n, n - offset)  # where p + offset lies inside the array
+
+    def part(a: int, b: int) -> tuple[slice, ...]:
+        return (slice(None),) * axis + (slice(a, b),)
+
+    if lo < hi:
+        target = out[part(lo, hi)]
+        (np.logical_and if every else np.logical_or)(target, src[part(lo + offset, hi + offset)], out=target)
+    if every:
+        out[part(0, lo)] = False
+        out[part(max(hi, lo), n)] = False
