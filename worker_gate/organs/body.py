@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from worker_gate.organs.grid import WorkGrid
+from worker_gate.organs.morphology import fill_holes_2d
 
 TISSUE_HU = -500.0
 """Threshold between tissue and air (lung parenchyma counts as air here)."""
@@ -47,15 +48,14 @@ def _patient(tissue: np.ndarray) -> np.ndarray:
 def body_mask(grid: WorkGrid) -> np.ndarray:
     """Boolean ``(nz, ny, nx)``: the patient's body, lungs and airways included."""
     patient = _patient(grid.hu > TISSUE_HU)
-    cropped = np.mean([_border(patient[z]).mean() for z in range(patient.shape[0])]) > CROPPED_BORDER
-    body = np.empty_like(patient)
+    body = fill_holes_2d(patient)
+    if np.mean([_border(patient[z]).mean() for z in range(patient.shape[0])]) <= CROPPED_BORDER:
+        return body
     for z in range(patient.shape[0]):
-        body[z] = ndimage.binary_fill_holes(patient[z])
-        if cropped:
-            labels, count = ndimage.label(~body[z])
-            ids = np.unique(_border(labels))
-            ids = ids[ids > 0]
-            if ids.size:
-                medians = np.asarray(ndimage.median(grid.hu[z], labels, ids))
-                body[z] |= np.isin(labels, ids[medians >= ROOM_AIR_HU])
+        labels, _ = ndimage.label(~body[z])
+        ids = np.unique(_border(labels))
+        ids = ids[ids > 0]
+        if ids.size:
+            medians = np.asarray(ndimage.median(grid.hu[z], labels, ids))
+            body[z] |= np.isin(labels, ids[medians >= ROOM_AIR_HU])
     return body

@@ -113,17 +113,17 @@ def _reduce(hu: np.ndarray, factors: tuple[int, int, int]) -> tuple[np.ndarray, 
     """Block means of HU and the block fractions below ``AIR_HU`` and above ``BONE_HU``.
 
     The array end is padded by edge replication to a multiple of the factors; a few working slices
-    are converted to float at a time, which keeps the copies small.
+    are padded and converted to float at a time, which keeps the copies small.
     """
-    pad = [(0, (-n) % f) for n, f in zip(hu.shape, factors)]
-    if any(p for _, p in pad):
-        hu = np.pad(hu, pad, mode="edge")
-    shape = tuple(n // f for n, f in zip(hu.shape, factors))
+    shape = tuple(-(-n // f) for n, f in zip(hu.shape, factors))
     mean, air, bone = (np.empty(shape, dtype=np.float32) for _ in range(3))
     per_block = float(np.prod(factors))
     step = max(1, 32 // factors[0])
     for z0 in range(0, shape[0], step):
         chunk = hu[z0 * factors[0]:(z0 + step) * factors[0]]
+        pad = [(0, (-n) % f) for n, f in zip(chunk.shape, factors)]
+        if any(p for _, p in pad):
+            chunk = np.pad(chunk, pad, mode="edge")
         mean[z0:z0 + step] = _block_sums(chunk.astype(np.float32), factors, np.float32) / per_block
         air[z0:z0 + step] = _block_sums(chunk < AIR_HU, factors, np.uint16) / per_block
         bone[z0:z0 + step] = _block_sums(chunk > BONE_HU, factors, np.uint16) / per_block
