@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from shared.config import Settings, get_settings
 from shared.db.models import Instance, Patient, Series, Study, new_id
 from shared.dicom.errors import LoadError, Reason
+from shared.dicom.identity import InstanceIdentity, read_identity
 from shared.dicom.instances import Instance as DicomInstance
 from shared.dicom.instances import read_instance
 from shared.dicom.reader import choose_series
@@ -40,6 +41,7 @@ from shared.storage.base import ObjectInfo, ObjectStore
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1: digits and dots, at most 64 characters
 _MAX_EXPANSION = 8  # DICOM barely compresses (about 2:1 for CT); more than this is not a study
 _IN_LIST_LIMIT = 500  # SQLite binds at most 999 (older builds) parameters: more UIDs than this load the series' list
+_IDENTITY_HEAD_BYTES = 64 * 1024  # the UIDs lie in the first few KiB of an object (group 0020 comes before the pixels)
 _STORE_THREADS = 8  # object writes wait on the disk (fsync) and hashlib releases the GIL: overlap them
 
 
@@ -123,36 +125,49 @@ def ingest_instance(
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
     UIDs. Any object kind is kept (localizers and reports too): choosing the CT series is the gate's job.
-    This runs for every instance a PACS sends, so once its series exists it costs three statements
-    and no ORM objects: one indexed query (the series, and whether this SOPInstanceUID is stored),
-    the instance row, and the series' totals incremented in SQL (exact when intakes of one series run at once).
+    This runs for every instance a PACS sends, so once its series exists it reads only the UIDs off
+    the bytes (:func:`~shared.dicom.identity.read_identity`), builds no ORM objects and costs three
+    statements: one indexed query (the series, and whether this SOPInstanceUID is stored), the
+    instance row, and the series' totals incremented in SQL (exact when intakes of one series run at once).
     """
-    instance = read_instance(name, data)
-    _check_uids(instance)
+    identity = _identity(name, data)
+    _check_uids(identity)
     connection = session.connection()  # the session's transaction, without the ORM's per-statement work
     found = connection.execute(_KNOWN_INSTANCE, {
-        "study_uid": instance.study_instance_uid, "series_uid": instance.series_instance_uid,
-        "sop_uid": instance.sop_instance_uid,
+        "study_uid": identity.study_instance_uid, "series_uid": identity.series_instance_uid,
+        "sop_uid": identity.sop_instance_uid,
     }).one_or_none()
     if found is not None and found.patient_pk is not None:
         series_pk, prefix, new = found.series_pk, found.storage_prefix, found.instance_pk is None
-    else:  # the series' first instance (or its study still lacks a patient): create or link the rows
+    else:  # the series' first instance (or its study still lacks a patient): its rows need the whole header
+        instance = identity if isinstance(identity, DicomInstance) else read_instance(name, data)
         series, missing = _series_rows(session, [instance], source=source, patient=None)
         series_pk, prefix, new = series.id, series.storage_prefix, bool(missing)
         session.expire(series)  # its totals change below, in SQL
     if not new:
         return series_pk, False
-    [(_, info)] = _store_instances(store, prefix, [instance])
-    connection.execute(insert(Instance), {
-        "series_pk": series_pk, "sop_instance_uid": instance.sop_instance_uid,
-        "sop_class_uid": instance.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
+    info = _put_instance(store, prefix, identity.sop_instance_uid, data)
+    connection.execute(_INSERT_INSTANCE, {
+        "series_pk": series_pk, "sop_instance_uid": identity.sop_instance_uid,
+        "sop_class_uid": identity.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
         "sha256": info.sha256,
     })
     connection.execute(_ADD_TO_SERIES_TOTALS, {"series_pk": series_pk, "added_bytes": info.size})
     return series_pk, True
 
 
+def _identity(name: str, data: bytes | Path) -> InstanceIdentity | DicomInstance:
+    """The object's UIDs read off its first bytes; parsed by pydicom when that walk cannot tell (its errors then)."""
+    if isinstance(data, Path):
+        with open(data, "rb") as handle:
+            head = handle.read(_IDENTITY_HEAD_BYTES)
+    else:
+        head = data
+    return read_identity(head) or read_instance(name, data)
+
+
 # Built once: on SQLite, building a statement costs about as much as running it.
+_INSERT_INSTANCE = insert(Instance)
 _KNOWN_INSTANCE = (
     select(Series.id.label("series_pk"), Series.storage_prefix, Study.patient_pk, Instance.id.label("instance_pk"))
     .join(Study, Series.study_pk == Study.id)
@@ -211,7 +226,7 @@ def _read_headers(
     return instances, rejected
 
 
-def _check_uids(instance: DicomInstance) -> None:
+def _check_uids(instance: DicomInstance | InstanceIdentity) -> None:
     # UIDs become object keys: anything but digits and dots could escape the series folder.
     for keyword in ("study_instance_uid", "series_instance_uid", "sop_instance_uid"):
         value = getattr(instance, keyword)
@@ -278,14 +293,19 @@ def _store_instances(
     """Store every instance under ``prefix`` (concurrently in ``pool`` when given)."""
 
     def put(instance: DicomInstance) -> tuple[DicomInstance, ObjectInfo]:
-        key = f"{prefix}{instance.sop_instance_uid}.dcm"
-        if isinstance(instance.source, Path):
-            return instance, store.put_file(key, str(instance.source), content_type="application/dicom")
-        return instance, store.put_bytes(key, instance.source, content_type="application/dicom")
+        return instance, _put_instance(store, prefix, instance.sop_instance_uid, instance.source)
 
     if pool is None or len(instances) <= 1:
         return [put(instance) for instance in instances]
     return list(pool.map(put, instances))
+
+
+def _put_instance(store: ObjectStore, prefix: str, sop_instance_uid: str, source: bytes | Path) -> ObjectInfo:
+    """Store one instance as ``{prefix}{SOPInstanceUID}.dcm``, byte for byte."""
+    key = f"{prefix}{sop_instance_uid}.dcm"
+    if isinstance(source, Path):
+        return store.put_file(key, str(source), content_type="application/dicom")
+    return store.put_bytes(key, source, content_type="application/dicom")
 
 
 def _start_zip_original(
