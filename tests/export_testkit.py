@@ -5,6 +5,7 @@ Imported by ``tests/test_export_*.py`` and ``tests/test_orthanc*.py`` (``from ex
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -80,7 +81,7 @@ def start_system(processes: Processes, settings: Settings) -> httpx.Client:
     processes.start("export", ["worker", "export"], env)
     processes.start("api", ["api", "--host", "127.0.0.1", "--port", str(settings.api_port), "--no-migrate"], env)
     client = httpx.Client(base_url=f"http://127.0.0.1:{settings.api_port}", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=60)
-    wait_until(lambda: _healthy(client), what="a healthy gateway", processes=processes, timeout=120)
+    wait_until(lambda: _answers(client, "/healthz"), what="a healthy gateway", processes=processes, timeout=120)
     return client
 
 
@@ -104,8 +105,66 @@ def exports_by_destination(client: httpx.Client, scan_id: str) -> dict[str, dict
     return {item["destination"]: item for item in response.json()["items"]}
 
 
-def _healthy(client: httpx.Client) -> bool:
+ORTHANC_AE = "ORTHANC"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def orthanc_binary() -> str:
+    """Orthanc's executable (Debian puts it in /usr/sbin); skips, saying how to get it, when absent."""
+    found = shutil.which("Orthanc") or next((p for p in ("/usr/sbin/Orthanc", "/usr/bin/Orthanc") if Path(p).is_file()), None)
+    if found is None:
+        pytest.skip("Orthanc is not installed: `apt-get install orthanc orthanc-dicomweb` or `make system-deps`")
+    return found
+
+
+@contextmanager
+def orthanc(folder: Path, *, modalities: dict[str, tuple[str, int]]) -> Iterator[tuple[httpx.Client, int]]:
+    """Orthanc as the hospital PACS, configured in ``folder`` on free ports, knowing ``modalities`` (name: AE, port).
+
+    Yields a REST client and its DICOM port. Its DICOMweb plugin is loaded when installed (``/dicom-web/``).
+    """
+    binary = orthanc_binary()
+    http_port, dicom_port = free_port(), free_port()
+    config = {
+        "Name": "ctriage-test-pacs", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "index"),
+        "HttpPort": http_port, "DicomPort": dicom_port, "DicomAet": ORTHANC_AE, "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
+        "DicomModalities": {name: [ae, "127.0.0.1", port] for name, (ae, port) in modalities.items()},
+        "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.is_file() else [],
+        "DicomWeb": {"Enable": True, "Root": "/dicom-web/"}, "SaveJobs": False, "ConcurrentJobs": 2,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "orthanc.json").write_text(json.dumps(config))
+    with open(folder / "orthanc.log", "wb") as log:
+        process = subprocess.Popen([binary, str(folder / "orthanc.json")], cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=60)
     try:
-        return client.get("/healthz", timeout=2).status_code == 200
+        deadline = time.monotonic() + 60
+        while not _answers(client, "/system"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Orthanc did not start:\n{(folder / 'orthanc.log').read_text(errors='replace')[-3000:]}")
+            time.sleep(0.2)
+        yield client, dicom_port
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def orthanc_sop_classes(client: httpx.Client) -> dict[str, int]:
+    """How many instances of each SOP Class Orthanc holds (read from each series' first instance)."""
+    counts: dict[str, int] = {}
+    for series in client.get("/series", params={"expand": ""}).json():
+        sop_class = client.get(f"/instances/{series['Instances'][0]}/simplified-tags").json()["SOPClassUID"]
+        counts[sop_class] = counts.get(sop_class, 0) + len(series["Instances"])
+    return counts
+
+
+def _answers(client: httpx.Client, path: str) -> bool:
+    try:
+        return client.get(path, timeout=2).status_code == 200
     except httpx.TransportError:
         return False

@@ -53,7 +53,8 @@ def create_export_jobs(*, session: Session, run_id: str, settings: Settings) -> 
     report = session.scalars(select(Report).where(Report.run_pk == run_id)).one_or_none()
     if report is None or report.status != "done" or not exported_artifact_keys(report.body.get("artifacts", {})):
         return []
-    existing = set(session.execute(select(ExportJob.kind, ExportJob.destination).where(ExportJob.run_pk == run_id)).tuples())
+    existing = {(kind, text) for kind, text in session.execute(
+        select(ExportJob.kind, ExportJob.destination).where(ExportJob.run_pk == run_id))}
     due = _now() + timedelta(seconds=lease_seconds(settings))  # enqueued now; taken up again only if that is lost
     jobs = [
         ExportJob(run_pk=run_id, series_pk=report.series_pk, kind=kind, destination=str(destination), next_attempt_at=due)
@@ -133,7 +134,7 @@ def enqueue_due(*, sessions: Sessions, settings: Settings) -> int:
     now = _now()
     lease = timedelta(seconds=lease_seconds(settings))
     with transaction(sessions) as session:
-        _release_stale_tries(session=session, stale_before=now - lease, settings=settings)
+        _release_stale_tries(session=session, now=now, stale_before=now - lease, settings=settings)
         due = session.execute(
             select(ExportJob.id, ExportJob.attempts)
             .where(ExportJob.state == ExportState.pending, ExportJob.next_attempt_at <= now).limit(100)
@@ -177,7 +178,7 @@ def _record_failure(*, sessions: Sessions, export_id: str, attempts: int, error:
     return state
 
 
-def _release_stale_tries(*, session: Session, stale_before: datetime, settings: Settings) -> None:
+def _release_stale_tries(*, session: Session, now: datetime, stale_before: datetime, settings: Settings) -> None:
     """A try ``sending`` for longer than the lease lost its worker (killed, host gone): count it as failed."""
     stale = session.execute(
         select(ExportJob.id, ExportJob.attempts).where(ExportJob.state == ExportState.sending, ExportJob.updated_at < stale_before)
@@ -186,7 +187,7 @@ def _release_stale_tries(*, session: Session, stale_before: datetime, settings: 
         final = attempts >= settings.export_max_attempts
         session.execute(
             update(ExportJob).where(ExportJob.id == export_id, ExportJob.state == ExportState.sending, ExportJob.updated_at < stale_before)
-            .values(state=ExportState.dead_letter if final else ExportState.pending, next_attempt_at=None if final else _now(),
+            .values(state=ExportState.dead_letter if final else ExportState.pending, next_attempt_at=None if final else now,
                     last_error=f"try {attempts} never finished (the export worker stopped during it)")
         )
 
