@@ -4,13 +4,14 @@ re-send, and a try whose worker vanished. The peer is a port nobody listens on (
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import update
 
-from servers import free_port
+from servers import free_port, postgres_schema
 from shared.config import Settings
 from shared.db.migrate import upgrade_database
 from shared.db.models import AnalysisRun, ExportJob, ExportState, Report, RunState, Series, Study
@@ -23,10 +24,17 @@ from shared.queue.app import configure
 from shared.storage.local import LocalStore
 
 
-@pytest.fixture
-def world(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Settings with one unreachable C-STORE destination, a migrated SQLite database, a store and a done run."""
-    settings = Settings(_env_file=None, data_dir=tmp_path / "var", export_cstore_destinations=f"GONE@127.0.0.1:{free_port()}",  # type: ignore[call-arg]
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Settings with one unreachable C-STORE destination, a migrated database, a store and a done run."""
+    with ExitStack() as cleanup:
+        database_url = cleanup.enter_context(postgres_schema("ctriage_export")) if request.param == "postgres" else ""
+        yield from _world(tmp_path, database_url)
+
+
+def _world(tmp_path: Path, database_url: str):  # type: ignore[no-untyped-def]
+    settings = Settings(_env_file=None, data_dir=tmp_path / "var", database_url=database_url,  # type: ignore[call-arg]
+                        export_cstore_destinations=f"GONE@127.0.0.1:{free_port()}",
                         export_max_attempts=3, export_retry_base_seconds=10, export_timeout_seconds=3)
     upgrade_database(settings.resolved_database_url)
     configure(settings)  # the embedded filesystem transport under tmp_path: enqueue_due publishes for real
