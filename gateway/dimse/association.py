@@ -4,7 +4,6 @@ Each association runs in its own thread, blocking on its socket: a request is re
 answered in turn, with no polling between the steps. This is the part pynetdicom's ``AE`` did not
 do fast enough: its reactors poll their queues every millisecond and pass every PDU through
 several threads, which made a 300-slice study take several times what dcmtk's ``storescp`` needs.
-pynetdicom still encodes and decodes the association PDUs (:mod:`.upper_layer`).
 """
 
 from __future__ import annotations
@@ -153,7 +152,7 @@ class Association:
         pdu_type, body = self._reader.read()
         if pdu_type != ul.ASSOCIATE_RQ:
             raise ul.ProtocolError(f"expected A-ASSOCIATE-RQ, got PDU type 0x{pdu_type:02X}")
-        request = ul.decode_associate_rq(bytes((ul.ASSOCIATE_RQ, 0)) + len(body).to_bytes(4, "big") + bytes(body))
+        request = ul.decode_associate_rq(body)
         self.calling_ae_title = request.calling_ae_title
         # This association counts itself among the active ones.
         rejection = check_request(request, policy=self._policy, active_associations=self._active_associations() - 1)

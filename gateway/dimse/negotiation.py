@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydicom import uid
-from pynetdicom.presentation import AllStoragePresentationContexts, PresentationContext
+from pynetdicom.presentation import AllStoragePresentationContexts
 
-from gateway.dimse.upper_layer import APPLICATION_CONTEXT_NAME, AssociateRequest
+from gateway.dimse.upper_layer import (
+    APPLICATION_CONTEXT_NAME,
+    AssociateRequest,
+    ContextResult,
+    ProposedContext,
+)
 from shared.config import Settings
 
 VERIFICATION_SOP_CLASS = "1.2.840.10008.1.1"
@@ -94,27 +99,19 @@ def check_request(request: AssociateRequest, *, policy: AssociationPolicy, activ
     return None
 
 
-def negotiate(proposed: list[PresentationContext]) -> tuple[list[PresentationContext], dict[int, AcceptedContext]]:
+def negotiate(proposed: list[ProposedContext]) -> tuple[list[ContextResult], dict[int, AcceptedContext]]:
     """The result of every proposed presentation context, and the accepted ones by context ID."""
     results, accepted = [], {}
     for context in proposed:
-        abstract_syntax = str(context.abstract_syntax)
-        proposed_syntaxes = [str(syntax) for syntax in context.transfer_syntax]
-        supported = _transfer_syntaxes_for(abstract_syntax)
-        chosen = next((syntax for syntax in proposed_syntaxes if syntax in supported), None) if supported else None
-        result = PresentationContext()
-        result.context_id = context.context_id
-        result.abstract_syntax = context.abstract_syntax
+        supported = _transfer_syntaxes_for(context.abstract_syntax)
+        chosen = next((syntax for syntax in context.transfer_syntaxes if syntax in supported), None)
         if chosen is None:
-            result.result = ABSTRACT_SYNTAX_NOT_SUPPORTED if not supported else TRANSFER_SYNTAXES_NOT_SUPPORTED
+            result = ABSTRACT_SYNTAX_NOT_SUPPORTED if not supported else TRANSFER_SYNTAXES_NOT_SUPPORTED
             # Not significant when the context is rejected (PS3.8 9.3.3.2), but the sub-item must be there.
-            result.transfer_syntax = [context.transfer_syntax[0]] if context.transfer_syntax else [uid.ImplicitVRLittleEndian]
+            results.append(ContextResult(context.context_id, result, next(iter(context.transfer_syntaxes), uid.ImplicitVRLittleEndian)))
         else:
-            result.result = ACCEPTANCE
-            result.transfer_syntax = [uid.UID(chosen)]
-            context_id = int(context.context_id)
-            accepted[context_id] = AcceptedContext(context_id, abstract_syntax, chosen)
-        results.append(result)
+            results.append(ContextResult(context.context_id, ACCEPTANCE, chosen))
+            accepted[context.context_id] = AcceptedContext(context.context_id, context.abstract_syntax, chosen)
     return results, accepted
 
 

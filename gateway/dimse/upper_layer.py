@@ -1,8 +1,10 @@
 """DICOM Upper Layer PDUs (PS3.8 Section 9): reading them off a socket and writing the ones an SCP sends.
 
-A-ASSOCIATE-RQ and -AC, with their many variable items, are decoded and encoded by pynetdicom's PDU
-classes; the fixed-size PDUs and P-DATA-TF framing are written here. Reads go into one reusable
-buffer per association, so a 512 KiB slice costs a handful of ``recv_into`` calls and one copy.
+The A-ASSOCIATE-RQ is decoded and the -AC encoded here too, item by item (PS3.8 9.3.2, 9.3.3): a
+PACS such as dcmtk's storescu proposes over a hundred presentation contexts, and pynetdicom's PDU
+classes, which validate every UID as an object, took tenths of a second per association for them
+(a 64-slice series takes dcmtk's storescp about that long in all). Reads go into one reusable buffer
+per association, so a 512 KiB slice costs a handful of ``recv_into`` calls and one copy.
 """
 
 from __future__ import annotations
@@ -11,16 +13,6 @@ import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from pydicom.uid import UID
-from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
-from pynetdicom.pdu_primitives import (
-    A_ASSOCIATE,
-    ImplementationClassUIDNotification,
-    ImplementationVersionNameNotification,
-    MaximumLengthNotification,
-)
-from pynetdicom.presentation import PresentationContext
 
 # PDU types (PS3.8 9.3.1).
 ASSOCIATE_RQ, ASSOCIATE_AC, ASSOCIATE_RJ = 0x01, 0x02, 0x03
@@ -33,6 +25,12 @@ IMPLEMENTATION_CLASS_UID = "2.25.270772804364860420393095030979581073467"
 IMPLEMENTATION_VERSION_NAME = "CTRIAGE_1"
 _HEADER = struct.Struct(">BBI")  # PDU type, reserved, PDU length (PS3.8 9.3.1)
 _PDV_HEADER = struct.Struct(">IBB")  # item length, presentation context ID, message control header
+_ITEM_HEADER = struct.Struct(">BBH")  # item type, reserved, item length (PS3.8 9.3.2.1 to 9.3.2.3)
+_ASSOCIATE_FIXED = struct.Struct(">HH16s16s32x")  # protocol version, reserved, called AE, calling AE, reserved
+# Item types of the A-ASSOCIATE PDUs (PS3.8 9.3.2, 9.3.3, D.1, D.3.3.2).
+_APPLICATION_CONTEXT, _PRESENTATION_CONTEXT_RQ, _PRESENTATION_CONTEXT_AC = 0x10, 0x20, 0x21
+_ABSTRACT_SYNTAX, _TRANSFER_SYNTAX, _USER_INFORMATION = 0x30, 0x40, 0x50
+_MAXIMUM_LENGTH, _IMPLEMENTATION_CLASS_UID, _IMPLEMENTATION_VERSION_NAME = 0x51, 0x52, 0x55
 ASSOCIATE_RQ_MAX_BYTES = 1 << 20  # an A-ASSOCIATE-RQ with hundreds of contexts is a few tens of KiB
 
 
@@ -49,6 +47,24 @@ class ConnectionClosed(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class ProposedContext:
+    """A presentation context item of an A-ASSOCIATE-RQ (PS3.8 9.3.2.2)."""
+
+    context_id: int
+    abstract_syntax: str
+    transfer_syntaxes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContextResult:
+    """A presentation context item of an A-ASSOCIATE-AC (PS3.8 9.3.3.2): the result and the chosen transfer syntax."""
+
+    context_id: int
+    result: int
+    transfer_syntax: str
+
+
+@dataclass(frozen=True, slots=True)
 class AssociateRequest:
     """What the SCP decides on from an A-ASSOCIATE-RQ."""
 
@@ -56,9 +72,9 @@ class AssociateRequest:
     called_ae_title: str
     application_context_name: str
     protocol_version: int
-    contexts: list[PresentationContext]
+    contexts: list[ProposedContext]
     max_pdu_length: int  # the requestor's Maximum Length Received; 0 = unlimited
-    primitive: A_ASSOCIATE
+    ae_title_fields: bytes  # Called- and Calling-AE-title as received: the -AC returns them (PS3.8 9.3.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,48 +119,82 @@ class PduReader:
         return view
 
 
-def decode_associate_rq(header_and_body: bytes) -> AssociateRequest:
-    """Decode an A-ASSOCIATE-RQ PDU (header included)."""
-    pdu = A_ASSOCIATE_RQ()
+def decode_associate_rq(body: bytes | memoryview) -> AssociateRequest:
+    """Decode the body (after the 6-byte PDU header) of an A-ASSOCIATE-RQ PDU (PS3.8 9.3.2)."""
     try:
-        pdu.decode(header_and_body)
-        primitive = pdu.to_primitive()
-    except Exception as error:  # pynetdicom raises assorted errors on garbage
-        raise ProtocolError(f"malformed A-ASSOCIATE-RQ: {type(error).__name__}", reason=0x06) from None
-    max_length = next(
-        (item.maximum_length_received for item in primitive.user_information if isinstance(item, MaximumLengthNotification)),
-        0,
-    )
+        version, _, called, calling = _ASSOCIATE_FIXED.unpack_from(body, 0)
+        application_context, contexts, max_length = "", [], 0
+        for item_type, value in _items(body, _ASSOCIATE_FIXED.size, len(body)):
+            if item_type == _APPLICATION_CONTEXT:
+                application_context = _uid(value)
+            elif item_type == _PRESENTATION_CONTEXT_RQ:
+                contexts.append(_proposed_context(value))
+            elif item_type == _USER_INFORMATION:
+                for sub_type, sub_value in _items(value, 0, len(value)):
+                    if sub_type == _MAXIMUM_LENGTH:
+                        (max_length,) = struct.unpack(">I", sub_value)
+    except (struct.error, ValueError) as error:
+        raise ProtocolError(f"malformed A-ASSOCIATE-RQ: {error}", reason=0x06) from None
     return AssociateRequest(
-        calling_ae_title=(primitive.calling_ae_title or "").strip(),
-        called_ae_title=(primitive.called_ae_title or "").strip(),
-        application_context_name=str(primitive.application_context_name or ""),
-        protocol_version=pdu.protocol_version,
-        contexts=list(primitive.presentation_context_definition_list),
-        max_pdu_length=max_length or 0,
-        primitive=primitive,
+        calling_ae_title=_ae_title(calling), called_ae_title=_ae_title(called),
+        application_context_name=application_context, protocol_version=version, contexts=contexts,
+        max_pdu_length=max_length, ae_title_fields=called + calling,
     )
 
 
-def encode_associate_ac(request: AssociateRequest, *, results: list[PresentationContext], max_pdu_length: int) -> bytes:
+def encode_associate_ac(request: AssociateRequest, *, results: list[ContextResult], max_pdu_length: int) -> bytes:
     """The A-ASSOCIATE-AC answering ``request`` with the presentation context ``results`` (PS3.8 9.3.3)."""
-    primitive = A_ASSOCIATE()
-    primitive.application_context_name = UID(APPLICATION_CONTEXT_NAME)
-    primitive.calling_ae_title = request.primitive.calling_ae_title
-    primitive.called_ae_title = request.primitive.called_ae_title
-    primitive.result = 0x00
-    primitive.result_source = 0x01
-    primitive.presentation_context_definition_results_list = results
-    maximum = MaximumLengthNotification()
-    maximum.maximum_length_received = max_pdu_length
-    implementation = ImplementationClassUIDNotification()
-    implementation.implementation_class_uid = UID(IMPLEMENTATION_CLASS_UID)
-    version = ImplementationVersionNameNotification()
-    version.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-    primitive.user_information = [maximum, implementation, version]
-    pdu = A_ASSOCIATE_AC()
-    pdu.from_primitive(primitive)
-    return pdu.encode()
+    user_information = b"".join((
+        _item(_MAXIMUM_LENGTH, struct.pack(">I", max_pdu_length)),
+        _item(_IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_CLASS_UID.encode()),
+        _item(_IMPLEMENTATION_VERSION_NAME, IMPLEMENTATION_VERSION_NAME.encode()),
+    ))
+    body = b"".join((
+        struct.pack(">HH", 0x0001, 0), request.ae_title_fields, bytes(32),
+        _item(_APPLICATION_CONTEXT, APPLICATION_CONTEXT_NAME.encode()),
+        *(
+            _item(_PRESENTATION_CONTEXT_AC, bytes((result.context_id, 0, result.result, 0))
+                  + _item(_TRANSFER_SYNTAX, result.transfer_syntax.encode()))
+            for result in results
+        ),
+        _item(_USER_INFORMATION, user_information),
+    ))
+    return _HEADER.pack(ASSOCIATE_AC, 0, len(body)) + body
+
+
+def _items(data: bytes | memoryview, position: int, end: int) -> Iterator[tuple[int, memoryview]]:
+    """(type, value) of the items between ``position`` and ``end``."""
+    view = memoryview(data)
+    while position < end:
+        item_type, _, length = _ITEM_HEADER.unpack_from(view, position)
+        position += _ITEM_HEADER.size
+        if position + length > end:
+            raise ValueError(f"item 0x{item_type:02X} runs past its PDU")
+        yield item_type, view[position:position + length]
+        position += length
+
+
+def _proposed_context(value: memoryview) -> ProposedContext:
+    abstract_syntax, transfer_syntaxes = "", []
+    for sub_type, sub_value in _items(value, 4, len(value)):  # context ID, 3 reserved bytes, then sub-items
+        if sub_type == _ABSTRACT_SYNTAX:
+            abstract_syntax = _uid(sub_value)
+        elif sub_type == _TRANSFER_SYNTAX:
+            transfer_syntaxes.append(_uid(sub_value))
+    return ProposedContext(context_id=value[0], abstract_syntax=abstract_syntax, transfer_syntaxes=tuple(transfer_syntaxes))
+
+
+def _item(item_type: int, value: bytes) -> bytes:
+    return _ITEM_HEADER.pack(item_type, 0, len(value)) + value
+
+
+def _uid(value: memoryview) -> str:
+    """A UID of an item (PS3.8 9.3.2.2.1: not padded, but some senders pad it with a NUL as in PS3.5)."""
+    return bytes(value).decode("ascii").rstrip("\x00 ")
+
+
+def _ae_title(field: bytes) -> str:
+    return field.decode("ascii", "replace").strip(" \x00")
 
 
 def associate_rj(*, result: int, source: int, reason: int) -> bytes:
