@@ -46,9 +46,11 @@ class StoredOutputs:
     statuses: list[OutputStatus]
 
 
-def source_headers(*, store: ObjectStore, run_id: str, source_prefix: str | None, volume: Volume) -> SourceHeaders:
-    """The gate's copy of the source headers (``instances.json``); for runs the gate analysed before
-    it kept one, the headers of the stored instances themselves."""
+def source_headers(
+    *, store: ObjectStore, run_id: str, source_prefix: str | None, sop_instance_uids: list[str],
+) -> SourceHeaders:
+    """The headers of the instances of the volume's slices (``sop_instance_uids``): the gate's copy
+    (``instances.json``), or for runs the gate analysed before it kept one, the stored instances'."""
     try:
         return SourceHeaders(get_source_headers(store, RunArtifacts.for_run(run_id).instances))
     except ObjectNotFound:
@@ -57,7 +59,7 @@ def source_headers(*, store: ObjectStore, run_id: str, source_prefix: str | None
         return SourceHeaders(missing=f"the gate's copy of the source headers is unreadable ({type(error).__name__})")
     if not source_prefix:
         return SourceHeaders(missing="the run names no source instances")
-    return _stored_instance_headers(store, source_prefix, volume)
+    return _stored_instance_headers(store, source_prefix, sop_instance_uids)
 
 
 def store_dicom_outputs(
@@ -99,9 +101,9 @@ def _not_produced(name: str, reason: OutputReason, detail: str | None) -> Output
     return OutputStatus(name=name, produced=False, reason=reason, detail=detail[:DETAIL_MAX] if detail else None)
 
 
-def _stored_instance_headers(store: ObjectStore, prefix: str, volume: Volume) -> SourceHeaders:
-    """Headers (no pixel data) of the stored instances that make up ``volume``'s slices."""
-    wanted = {uid for uid in volume.meta.sop_instance_uids if uid}  # "" = a slice the reader interpolated
+def _stored_instance_headers(store: ObjectStore, prefix: str, sop_instance_uids: list[str]) -> SourceHeaders:
+    """Headers (no pixel data) of the stored instances named ``sop_instance_uids``."""
+    wanted = {uid for uid in sop_instance_uids if uid}  # "" = a slice the reader interpolated
     headers: dict[str, Dataset] = {}
     for info in store.list(prefix):
         with store.open(info.key) as handle:

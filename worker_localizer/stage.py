@@ -53,7 +53,8 @@ def run_localizer(*, store: ObjectStore, request: LocalizeRequest) -> LocalizeRe
     with ThreadPoolExecutor(max_workers=1) as pool:
         stored_mask = pool.submit(put_label_map, store, keys.findings,
                                   LabelMap(labels=mask, affine=volume.affine, names=_mask_names(findings)))
-        sources = source_headers(store=store, run_id=request.run_id, source_prefix=request.source_prefix, volume=volume)
+        sources = source_headers(store=store, run_id=request.run_id, source_prefix=request.source_prefix,
+                                 sop_instance_uids=volume.meta.sop_instance_uids)
         outputs = store_dicom_outputs(
             store=store, prefix=keys.dicom_prefix, volume=volume, sources=sources, anomaly_score=anomaly.scores,
             anomaly_mask=mask, organ_labels=organs.labels, report=outputs_report(request=request, result=result, volume=volume),

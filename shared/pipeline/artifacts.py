@@ -166,7 +166,15 @@ def get_source_headers(store: ObjectStore, key: str) -> list[Dataset]:
     body = json.loads(store.get_bytes(key))
     if body.get("version") != SOURCE_HEADERS_VERSION:
         raise ValueError(f"source headers version {body.get('version')!r} is not {SOURCE_HEADERS_VERSION}")
-    return [Dataset.from_json({**body["common"], **instance}) for instance in body["instances"]]
+    common = Dataset.from_json(body["common"])
+    headers = []
+    for instance in body["instances"]:
+        # Decoding the shared attributes once is most of the time saved: the headers share those
+        # elements, which their readers (the DICOM output builders) only read.
+        header = Dataset({element.tag: element for element in common})
+        header.update(Dataset.from_json(instance))
+        headers.append(header)
+    return headers
 
 
 def _header_json(header: Dataset) -> dict[str, Any]:
