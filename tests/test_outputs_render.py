@@ -12,8 +12,9 @@ from PIL import Image
 
 from outputs_testkit import Study, make_study
 from shared.dicom.volume import Volume, affine_from
-from shared.report import Verdict
+from shared.report import OutputReason, OutputStatus, Verdict
 from worker_localizer.outputs import render_slice_png, report_pdf
+from worker_localizer.outputs.pdf import report_pages
 from worker_localizer.outputs.render import display_plane
 
 SHAPE = (5, 48, 64)  # non-square slices, so a transposed display would change the image shape
@@ -132,3 +133,17 @@ def test_the_pdf_is_the_same_with_the_localizer_mask_or_without(study: Study, tm
                            anomaly_mask=study.anomaly_mask)
     without = report_pdf(volume=study.volume, report=study.report, anomaly_score=study.anomaly_score)
     assert _page_count(with_mask) == _page_count(without)
+
+
+def test_the_pdf_summary_says_which_dicom_outputs_the_pacs_will_not_get(study: Study) -> None:
+    def pages(outputs: list[OutputStatus]) -> list[np.ndarray]:
+        report = study.report.model_copy(update={"outputs": outputs})
+        return [np.asarray(page) for page in report_pages(volume=study.volume, report=report, anomaly_score=study.anomaly_score)]
+
+    produced = pages([OutputStatus(name=name, produced=True) for name in ("seg", "sr", "key_images")])
+    seg_failed = pages([OutputStatus(name="seg", produced=False, reason=OutputReason.build_failed),
+                        OutputStatus(name="sr", produced=False, reason=OutputReason.seg_unavailable),
+                        OutputStatus(name="key_images", produced=True)])
+    assert not np.array_equal(produced[0], seg_failed[0])  # the summary names them
+    assert all(np.array_equal(a, b) for a, b in zip(produced[1:], seg_failed[1:], strict=True))
+    assert np.array_equal(produced[0], pages([])[0])  # nothing said when nothing is missing

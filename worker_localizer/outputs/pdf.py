@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from shared.anatomy import BY_NAME
 from shared.dicom.volume import Volume
-from shared.report import Finding, ReportV1, Verdict
+from shared.report import Finding, OutputReason, ReportV1, Verdict
 from worker_localizer.outputs.annotate import Font, font
 from worker_localizer.outputs.key_images import KeyImage, findings_mask, key_image
 from worker_localizer.outputs.provenance import NOT_FOR_DIAGNOSIS
@@ -26,6 +26,7 @@ INK = (20, 20, 20)
 MUTED = (110, 110, 110)
 VERDICT_RGB = {Verdict.normal: (30, 130, 60), Verdict.pathology: (190, 30, 30)}
 VERDICT_TEXT = {Verdict.normal: "NORMAL", Verdict.pathology: "NEEDS REVIEW (pathology)"}
+OUTPUT_TITLES = {"seg": "DICOM SEG", "sr": "DICOM SR", "key_images": "key images"}
 JPEG_QUALITY = 92
 SUMMARY_FINDINGS = 15
 """Findings listed on the summary page (sorted by score sum, the rest only on their own pages)."""
@@ -146,6 +147,11 @@ def _summary_page(volume: Volume, report: ReportV1) -> _Page:
             page.text(f"\u2026 and {more} smaller findings on the following pages", rgb=MUTED)
     else:
         page.text("none", rgb=MUTED)
+    missing = [o for o in report.outputs if not o.produced and o.reason is not OutputReason.no_findings]
+    if missing:
+        # The PACS will not get these: say so where the reader of the verdict looks.
+        page.text("Not produced for the PACS: " + ", ".join(f"{OUTPUT_TITLES.get(o.name, o.name)} ({o.reason})" for o in missing),
+                  rgb=VERDICT_RGB[Verdict.pathology])
     page.section("Models")
     page.table([["Stage", "Model", "Version", "Checksum"]] + [
         [m.stage, m.name, m.version, (m.checksum or "-")[:16]] for m in report.models
