@@ -5,31 +5,32 @@
   lobes are trimmed to aerated lung plus enclosed lesions (:mod:`worker_gate.aerated`).
 * ``baseline``: the threshold lung mask of :mod:`worker_gate.lungmask` (body and whole lungs, no
   heart), kept as the yardstick the others are measured against.
-* ``totalsegmentator``: the TotalSegmentator package with its weights (``TOTALSEG_HOME_DIR`` /
-  ``TOTALSEG_WEIGHTS_PATH``). Its adapter is not written yet: selecting it raises
-  :class:`BackendUnavailable`, saying whether the package is missing or only the adapter.
+* ``totalsegmentator``: the TotalSegmentator package in fast mode with its installed weights
+  (:mod:`worker_gate.totalseg`); never downloads, never sends usage statistics. Selecting it where
+  the package or a model file is missing raises :class:`BackendUnavailable` saying what is missing.
+* ``auto``: ``totalsegmentator`` where its package and weights are installed, else ``builtin``.
 
 ``CTRIAGE_GATE_BACKEND`` picks one; the worker logs the active backend when it starts.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from shared.anatomy import BY_LABEL, label_of
 from shared.config import get_settings
 from shared.dicom.volume import Volume
 from shared.report import ModelInfo
 from worker_gate.aerated import trim_to_aerated
-from worker_gate.lungmask import segment_baseline
+from worker_gate.lungmask import body_outline, segment_baseline
 from worker_gate.organs import segment_organs
 
-BACKENDS = ("builtin", "baseline", "totalsegmentator")
+BACKENDS = ("builtin", "baseline", "totalsegmentator", "auto")
 
 
 class BackendUnavailable(RuntimeError):
@@ -81,6 +82,49 @@ BASELINE = GateBackend(
 )
 
 
+def _totalsegmentator(volume: Volume) -> Segmentation:
+    from worker_gate.totalseg import run_totalsegmentator, to_anatomy
+
+    labels = to_anatomy(run_totalsegmentator(volume))
+    # organ volumes as TotalSegmentator drew them; the label map's lungs are trimmed for the screener
+    counts = np.bincount(labels.ravel(), minlength=256)
+    voxel_ml = float(np.prod(volume.spacing)) / 1000.0
+    found = {BY_LABEL[i].name: round(float(counts[i]) * voxel_ml, 1) for i in np.flatnonzero(counts[1:]) + 1}
+    labels[(labels == 0) & body_outline(volume.hu)] = label_of("body")
+    return Segmentation(labels=trim_to_aerated(volume, labels), found=found)
+
+
+def totalsegmentator_problem() -> str | None:
+    """Why TotalSegmentator cannot run here (package or model files missing); ``None`` when it can."""
+    if importlib.util.find_spec("totalsegmentator") is None:
+        return ("the totalsegmentator package is not installed; install it (it needs torch) with its weights, "
+                "or set CTRIAGE_GATE_BACKEND=builtin")
+    from worker_gate.totalseg import missing_weights, weights_dir
+
+    missing = missing_weights()
+    if missing:
+        return (f"its fast-mode weights are not installed under {weights_dir()} (missing: {'; '.join(missing)}); "
+                "ctriage never lets TotalSegmentator download them: install them with "
+                "`totalseg_download_weights -t total_fast` (same TOTALSEG_HOME_DIR / TOTALSEG_WEIGHTS_PATH as the "
+                "worker), or set CTRIAGE_GATE_BACKEND=builtin")
+    return None
+
+
+def _totalsegmentator_backend() -> GateBackend:
+    problem = totalsegmentator_problem()
+    if problem:
+        raise BackendUnavailable(f"gate backend 'totalsegmentator' cannot run: {problem}")
+    from worker_gate.totalseg import device, disable_usage_stats, weights_dir
+
+    disable_usage_stats()
+    return GateBackend(
+        name="totalsegmentator", display=f"TotalSegmentator fast, task total, on {device()}, weights in {weights_dir()}",
+        model=ModelInfo(stage="gate", name="totalsegmentator-total-fast",
+                        version=importlib.metadata.version("TotalSegmentator")),
+        finds_heart=True, segment=_totalsegmentator,
+    )
+
+
 def select_backend(name: str | None = None) -> GateBackend:
     """The backend named (default ``CTRIAGE_GATE_BACKEND``); ``BackendUnavailable`` if it cannot run here."""
     chosen = (name or get_settings().gate_backend).strip().lower()
@@ -89,30 +133,20 @@ def select_backend(name: str | None = None) -> GateBackend:
     if chosen == "baseline":
         return BASELINE
     if chosen == "totalsegmentator":
-        if importlib.util.find_spec("totalsegmentator") is None:
-            raise BackendUnavailable(
-                "gate backend 'totalsegmentator' is selected but the totalsegmentator package is not installed; "
-                "install it (it needs torch) with its weights, or set CTRIAGE_GATE_BACKEND=builtin"
-            )
-        raise BackendUnavailable(
-            "gate backend 'totalsegmentator': the package is installed but ctriage's adapter for it is not "
-            "written yet; set CTRIAGE_GATE_BACKEND=builtin"
-        )
+        return _totalsegmentator_backend()
+    if chosen == "auto":
+        try:
+            return _totalsegmentator_backend()
+        except BackendUnavailable:
+            return BUILTIN
     raise BackendUnavailable(f"unknown gate backend {chosen!r}; choose one of {', '.join(BACKENDS)}")
 
 
-def totalsegmentator_weights() -> Path | None:
-    """The folder of TotalSegmentator weights named by its environment variables, if it exists."""
-    for variable in ("TOTALSEG_WEIGHTS_PATH", "TOTALSEG_HOME_DIR"):
-        folder = os.environ.get(variable)
-        if folder and Path(folder).is_dir():
-            return Path(folder)
-    return None
-
-
 def describe_active_backend() -> str:
-    """One log line: the active backend and whether TotalSegmentator weights are present."""
+    """One log line: the active backend and, when it is not TotalSegmentator, why not."""
     backend = select_backend()
-    weights = totalsegmentator_weights()
-    extra = f"; TotalSegmentator weights found at {weights} (not selected)" if weights and backend.name != "totalsegmentator" else ""
-    return f"gate backend: {backend.name} ({backend.display}){extra}"
+    line = f"gate backend: {backend.name} ({backend.display})"
+    if backend.name != "totalsegmentator":
+        problem = totalsegmentator_problem()
+        line += f"; TotalSegmentator not usable: {problem}" if problem else "; TotalSegmentator is installed (not selected)"
+    return line

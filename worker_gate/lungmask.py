@@ -78,7 +78,7 @@ def segment_baseline(volume: Volume) -> LungMask:
     order = np.argsort(sizes)[::-1]
     first, second = (int(order[0]), int(order[1])) if count >= 2 else (int(order[0]), 0)
     labels = np.zeros(hu.shape, dtype=np.uint8)
-    labels[_body(hu)] = LABEL_BODY
+    labels[body_outline(hu)] = LABEL_BODY
 
     joined = sizes[first] > 0 and sizes[second] < JOINED_FRACTION * sizes[first]
     if sizes[first] == 0:
@@ -104,7 +104,7 @@ def _border_labels(components: np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([edge.ravel() for edge in edges]))
 
 
-def _body(hu: np.ndarray) -> np.ndarray:
+def body_outline(hu: np.ndarray) -> np.ndarray:
     """The largest component of HU > :data:`BODY_HU`, found on a 2x coarser grid (a body needs no finer)."""
     coarse = hu[::2, ::2, ::2] > BODY_HU
     components, count = ndimage.label(coarse)
