@@ -80,6 +80,8 @@ class Settings(BaseSettings):
 
     localizer_min_finding_mm3: float = Field(30.0, description="Smaller connected components of the anomaly mask are not findings.")
 
+    screener: str = Field("baseline", description="Screener model: 'dense-vicreg' (learned, shipped in worker_screener/weights) or 'baseline' (HU z-score yardstick).")
+
     gate_backend: str = Field("builtin", description="Gate organ segmenter: 'builtin', 'baseline' (threshold lung mask, the yardstick) or 'totalsegmentator'.")
     gate_max_pixel_mm: float = Field(1.5, description="Gate: coarser in-plane pixels are refused (coarse_resolution).")
 

@@ -1,7 +1,9 @@
-"""The screen stage, baseline: HU z-score anomaly map inside the gate's lung mask.
+"""The screen stage: score every voxel of the gate's volume and store the calibrated anomaly map.
 
-Pure: reads the volume and organ label map from the store, writes the anomaly map on the volume
-grid under the run's ``anomaly`` key and returns its thresholds; no queue, no DB.
+``CTRIAGE_SCREENER`` picks the model: ``dense-vicreg`` (default; the learned screener shipped in
+``worker_screener/weights``, see its MODEL_CARD.md) or ``baseline`` (the HU z-score yardstick).
+Pure: reads the volume and organ label map from the store, writes the anomaly map on the volume grid
+under the run's ``anomaly`` key and returns its thresholds; no queue, no DB.
 """
 
 from __future__ import annotations
@@ -9,26 +11,60 @@ from __future__ import annotations
 import numpy as np
 
 from shared.anatomy import LUNG_ANY, label_of
+from shared.config import get_settings
 from shared.contracts import RunArtifacts, ScreenRequest, ScreenResult
 from shared.pipeline.artifacts import AnomalyMap, get_label_map, get_volume, put_anomaly_map
 from shared.storage.base import ObjectStore
-from worker_screener.baseline import anomaly_scores, load_parameters
 
+SCREENERS = ("dense-vicreg", "baseline")
 LUNG_LABELS = np.array([label_of(name) for name in LUNG_ANY], dtype=np.uint8)
 
 
+class ScreenerUnavailable(RuntimeError):
+    """The configured screener cannot run here (unknown name, or weights failing their checksum)."""
+
+
 def run_screener(*, store: ObjectStore, request: ScreenRequest) -> ScreenResult:
-    """Score every voxel of the gate's volume and store the calibrated anomaly map."""
-    parameters = load_parameters()
+    """Score every voxel of the gate's volume with the configured screener and store the map."""
+    chosen = get_settings().screener.strip().lower()
     volume = get_volume(store, request.volume_key)
-    organs = get_label_map(store, request.organs_key)
-    lung = np.isin(organs.labels, LUNG_LABELS)
-    del organs
-    scores = anomaly_scores(volume.hu, lung, volume.spacing, parameters)
     key = RunArtifacts.for_run(request.run_id).anomaly
+    if chosen == "baseline":
+        from worker_screener.baseline import anomaly_scores, load_parameters
+
+        parameters = load_parameters()
+        lung = np.isin(get_label_map(store, request.organs_key).labels, LUNG_LABELS)
+        scores = anomaly_scores(volume.hu, lung, volume.spacing, parameters)
+        model, voxel_threshold = parameters.model, parameters.voxel_threshold
+        study_threshold, unit = parameters.study_threshold, parameters.score_unit
+    elif chosen == "dense-vicreg":
+        from worker_screener.model.inference import score_volume
+
+        screener = active_screener()
+        scores = score_volume(screener, volume.hu, volume.spacing)
+        model, voxel_threshold = screener.model, screener.calibration.voxel_threshold
+        study_threshold, unit = screener.study_threshold, screener.score_unit
+    else:
+        raise ScreenerUnavailable(f"unknown screener {chosen!r}; choose one of {', '.join(SCREENERS)}")
     put_anomaly_map(store, key, AnomalyMap(scores=scores, affine=volume.affine))
-    return ScreenResult(
-        run_id=request.run_id, anomaly_key=key, model=parameters.model,
-        voxel_threshold=parameters.voxel_threshold, study_threshold=parameters.study_threshold,
-        score_unit=parameters.score_unit,
-    )
+    return ScreenResult(run_id=request.run_id, anomaly_key=key, model=model, voxel_threshold=voxel_threshold,
+                        study_threshold=study_threshold, score_unit=unit)
+
+
+def active_screener():
+    """The shipped learned screener, loaded and checksum-verified once per process."""
+    from worker_screener.model.checkpoint import ModelIntegrityError, load_screener
+
+    try:
+        return load_screener()
+    except ModelIntegrityError as error:
+        raise ScreenerUnavailable(str(error)) from error
+
+
+def describe_active_screener() -> str:
+    """One log line for the worker's start: which screener scores, on which device."""
+    chosen = get_settings().screener.strip().lower()
+    if chosen != "dense-vicreg":
+        return f"screener: {chosen}"
+    screener = active_screener()
+    return f"screener: {screener.model.name} v{screener.version} ({screener.checksum[:12]}) on {screener.device}"

@@ -1,0 +1,122 @@
+"""The learned screener's parts: view geometry, VICReg, density, calibration, checkpoint integrity, and a
+short training run — each checked against an independent reference (sklearn, plain geometry), not itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.mixture import GaussianMixture
+
+from shared.phantoms import generate_phantom
+from worker_screener.model.calibration import Calibration
+from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
+from worker_screener.model.density import GaussianMixtureDensity
+from worker_screener.model.network import DescriptorConfig, DescriptorNet
+from worker_screener.model.preprocess import MODEL_SPACING, prepare, to_volume_grid
+from worker_screener.model.vicreg import vicreg_loss
+from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
+from worker_screener.training.corpus import EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS
+from worker_screener.training.descriptor import train_descriptor
+
+SMALL = DescriptorConfig(descriptor_dim=8, channels=(4, 8, 16, 16), projector_dim=16)
+
+
+@pytest.fixture(scope="module")
+def prepared_phantom():
+    phantom = generate_phantom(seed=930_001, shape=(64, 128, 128))
+    return phantom, prepare(phantom.volume.hu, phantom.volume.spacing)
+
+
+def test_splits_never_meet():
+    assert not set(EVALUATION_SEEDS) & set(TRAIN_SEEDS)
+    assert not set(EVALUATION_SEEDS) & set(VALIDATION_SEEDS)
+    assert not set(TRAIN_SEEDS) & set(VALIDATION_SEEDS)
+
+
+def test_prepare_crops_to_body_at_model_spacing(prepared_phantom):
+    phantom, prepared = prepared_phantom
+    volume = phantom.volume
+    extent_mm = [(part.stop - part.start) * s for part, s in zip(prepared.box, volume.spacing[::-1])]
+    model_mm = [n * s for n, s in zip(prepared.image.shape, MODEL_SPACING[::-1])]
+    assert np.allclose(extent_mm, model_mm, atol=max(MODEL_SPACING))
+    assert 0.0 <= prepared.image.min() and prepared.image.max() <= 1.0
+    # the lungs are inside the body mask, the air around the patient is not
+    back = to_volume_grid(prepared.body.astype(np.float32), prepared) > 0.5
+    lungs = np.isin(phantom.labels, [1, 2, 3, 4, 5, 28, 29])
+    assert back[lungs].mean() > 0.97
+    assert not back[0, 0, 0]
+
+
+def test_matched_voxels_show_the_same_anatomy_in_both_views(prepared_phantom):
+    _, prepared = prepared_phantom
+    rng = np.random.default_rng(1)
+    image = torch.from_numpy(prepared.image)[None, None]
+    body = torch.from_numpy(prepared.body)
+    first, second = sample_views(np.argwhere(prepared.body), rng)
+    a, b = render_view(image, first), render_view(image, second)
+    mine, theirs = matched_voxels(first, second, body, rng, 500)
+    assert len(mine) > 100
+    left, right = gather_first(a, mine)[:, 0], gather_second(b, theirs)[:, 0]
+    # same patient points, resampled at different spacings: intensities agree far better than shuffled pairs
+    matched_error = (left - right).abs().mean()
+    shuffled_error = (left - right[torch.randperm(len(right))]).abs().mean()
+    assert matched_error < 0.4 * shuffled_error
+    assert a.shape[2:] == VIEW_SIZE
+
+
+def test_vicreg_terms():
+    x = torch.randn(512, 16) * 2
+    loss, terms = vicreg_loss(x, x.clone())
+    assert terms["inv"] == 0.0 and terms["var"] == 0.0
+    collapsed = torch.zeros(512, 16)
+    _, terms = vicreg_loss(collapsed, collapsed)
+    assert terms["var"] == pytest.approx(2 * (1 - 0.01), abs=1e-3)  # sqrt(0 + 1e-4) = 0.01, for both branches
+    correlated = torch.randn(512, 1).repeat(1, 16) * 2
+    assert vicreg_loss(correlated, correlated)[1]["cov"] > 10 * vicreg_loss(x, x)[1]["cov"]
+
+
+@pytest.mark.parametrize("diagonal,components", [(True, 1), (False, 3)])
+def test_density_nll_matches_sklearn(diagonal, components):
+    rng = np.random.default_rng(0)
+    data = np.concatenate([rng.normal(0, 1, (400, 5)), rng.normal(4, 0.5, (400, 5))])
+    density = GaussianMixtureDensity.fit(data, components=components, diagonal=diagonal)
+    reference = GaussianMixture(n_components=components, covariance_type="diag" if diagonal else "full",
+                                reg_covar=1e-4, max_iter=200, random_state=0).fit(data)
+    probe = rng.normal(2, 2, (50, 5))
+    ours = density.nll(torch.tensor(probe, dtype=torch.float32), chunk=16).numpy()
+    assert np.allclose(ours, -reference.score_samples(probe), rtol=1e-3, atol=1e-3)
+
+
+def test_calibration_maps_the_reference_quantile_to_the_threshold():
+    nll = np.random.default_rng(0).gamma(2.0, 1.0, 100_000)
+    calibration = Calibration.fit(nll, reference_quantile=0.999)
+    scores = calibration.scores(torch.tensor([calibration.nll_median - 1, calibration.nll_median, calibration.nll_reference, 1e3]))
+    assert scores[0] == 0 and scores[1] == 0
+    assert scores[2].item() == pytest.approx(0.7, abs=1e-6)
+    assert 0.99 < scores[3].item() <= 1.0
+    assert (calibration.scores(torch.tensor(nll, dtype=torch.float32)) >= 0.7).float().mean().item() == pytest.approx(0.001, abs=3e-4)
+
+
+def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint(prepared_phantom, tmp_path):
+    _, prepared = prepared_phantom
+    network, summary = train_descriptor([prepared], minutes=5, max_steps=4, device=torch.device("cpu"), pairs=1,
+                                        matches=256, config=SMALL, log=lambda _: None)
+    assert summary["steps"] == 4 and np.isfinite(summary["final_loss"])
+    descriptors = np.random.default_rng(0).normal(size=(2000, SMALL.descriptor_dim))
+    density = GaussianMixtureDensity.fit(descriptors, components=2)
+    calibration = Calibration(nll_median=1.0, nll_reference=5.0, reference_quantile=0.999)
+    path = save_screener(folder=tmp_path, network=network, density=density, calibration=calibration,
+                         study_threshold=1.5, version="test", metadata={"purpose": "test"})
+    loaded = load_screener(tmp_path, "cpu")
+    assert loaded.checksum == loaded.model.checksum and loaded.study_threshold == 1.5
+    image = torch.from_numpy(prepared.image[:32, :64, :64].copy())[None, None]
+    with torch.inference_mode():
+        assert torch.allclose(loaded.network(image), network.eval()(image), atol=1e-5)
+    load_screener.cache_clear()
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="SHA-256"):
+        load_screener(tmp_path, "cpu")
+    load_screener.cache_clear()

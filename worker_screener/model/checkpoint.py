@@ -1,0 +1,102 @@
+"""The shipped screener: one weights file, its manifest (version, SHA-256) and model card.
+
+``weights/manifest.json`` names the file and its SHA-256; :func:`load_screener` refuses a file whose
+digest differs (a truncated copy or a swapped model must not score patients silently).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from shared.report import ModelInfo
+from worker_screener.model.calibration import Calibration
+from worker_screener.model.density import GaussianMixtureDensity
+from worker_screener.model.network import DescriptorConfig, DescriptorNet
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+MANIFEST = "manifest.json"
+MODEL_NAME = "screener-dense-vicreg"
+
+
+class ModelIntegrityError(RuntimeError):
+    """The weights file is missing, or its checksum is not the manifest's."""
+
+
+@dataclass
+class Screener:
+    """A loaded screener: descriptor network (eval mode, on ``device``), density and calibration."""
+
+    network: DescriptorNet
+    density: GaussianMixtureDensity
+    calibration: Calibration
+    study_threshold: float
+    score_unit: str
+    version: str
+    checksum: str
+    device: torch.device
+    metadata: dict
+
+    @property
+    def model(self) -> ModelInfo:
+        """Identity for reports."""
+        return ModelInfo(stage="screen", name=MODEL_NAME, version=self.version, checksum=self.checksum)
+
+
+def save_screener(
+    *, folder: Path, network: DescriptorNet, density: GaussianMixtureDensity, calibration: Calibration,
+    study_threshold: float, version: str, metadata: dict,
+) -> Path:
+    """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``; returns the file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{MODEL_NAME}-v{version}.pt"
+    torch.save({
+        "format": 1, "version": version, "config": network.config.as_dict(),
+        "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        "density": density.state(), "calibration": calibration.as_dict(),
+        "study_threshold": float(study_threshold), "score_unit": "ml", "metadata": json.dumps(metadata),
+    }, path)
+    manifest = {"name": MODEL_NAME, "version": version, "file": path.name, "sha256": _sha256(path),
+                "bytes": path.stat().st_size}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+@lru_cache(maxsize=2)
+def load_screener(folder: Path = WEIGHTS_DIR, device: str | None = None) -> Screener:
+    """Load (once per process) and verify the screener in ``folder``; GPU when present, else CPU."""
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise ModelIntegrityError(f"no screener manifest at {manifest_path}; train one with `make train`")
+    manifest = json.loads(manifest_path.read_text())
+    path = folder / manifest["file"]
+    if not path.is_file():
+        raise ModelIntegrityError(f"screener weights {path.name} named by the manifest are missing")
+    digest = _sha256(path)
+    if digest != manifest["sha256"]:
+        raise ModelIntegrityError(f"screener weights {path.name}: SHA-256 {digest[:12]}… is not the manifest's {manifest['sha256'][:12]}…")
+    chosen = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    config = DescriptorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["config"].items()})
+    network = DescriptorNet(config)
+    network.load_state_dict(state["network"])
+    network.eval().to(chosen)
+    return Screener(
+        network=network, density=GaussianMixtureDensity.from_state(state["density"]).to(chosen),
+        calibration=Calibration(**state["calibration"]), study_threshold=state["study_threshold"],
+        score_unit=state["score_unit"], version=str(state["version"]), checksum=digest, device=chosen,
+        metadata=json.loads(state["metadata"]),
+    )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

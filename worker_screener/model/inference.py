@@ -1,0 +1,42 @@
+"""Score a whole volume: preprocessing, sliding-window descriptors with Gaussian blending, density NLL,
+calibration, and the map back on the input grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+from worker_screener.model.checkpoint import Screener
+from worker_screener.model.network import DescriptorNet
+from worker_screener.model.preprocess import PreparedVolume, prepare, to_volume_grid
+
+WINDOW: tuple[int, int, int] = (64, 128, 128)
+OVERLAP = 0.25
+
+
+@torch.inference_mode()
+def describe(network: DescriptorNet, image: np.ndarray, *, device: torch.device) -> torch.Tensor:
+    """Descriptors ``(D, Z, Y, X)`` of a prepared image ``(Z, Y, X)`` (sliding window, Gaussian blending)."""
+    tensor = torch.from_numpy(image)[None, None].to(device)
+    out = sliding_window_inference(tensor, roi_size=WINDOW, sw_batch_size=1, predictor=network,
+                                   overlap=OVERLAP, mode="gaussian", sw_device=device, device=device)
+    return out[0]
+
+
+@torch.inference_mode()
+def voxel_nll(screener: Screener, prepared: PreparedVolume) -> np.ndarray:
+    """NLL ``(Z, Y, X)`` on the model grid; body voxels only (``nan`` outside)."""
+    descriptors = describe(screener.network, prepared.image, device=screener.device)
+    body = torch.from_numpy(prepared.body).to(screener.device)
+    nll = torch.full(prepared.body.shape, float("nan"), dtype=torch.float32, device=screener.device)
+    nll[body] = screener.density.nll(descriptors[:, body].T)
+    return nll.cpu().numpy()
+
+
+def score_volume(screener: Screener, hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Calibrated anomaly scores in [0, 1] on the grid of ``hu`` ``(nz, ny, nx)``; 0 outside the body."""
+    prepared = prepare(hu, spacing)
+    nll = torch.from_numpy(voxel_nll(screener, prepared))
+    scores = torch.nan_to_num(screener.calibration.scores(nll), nan=0.0).numpy()
+    return np.clip(to_volume_grid(scores, prepared), 0.0, 1.0)

@@ -1,0 +1,99 @@
+"""Train the screener from scratch and write the shipped weights, manifest and model card.
+
+    python -m worker_screener.training [--minutes 60] [--out worker_screener/weights] [--device auto]
+
+Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICReg for ``--minutes``
+(:mod:`.descriptor`), fit and choose the density and calibrate on validation (:mod:`.fit`), save.
+On this project's 2-core CI-class CPU the default budget keeps the whole run under two hours; on a GPU
+the same code runs with ``--device cuda``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, save_screener
+from worker_screener.model.network import DescriptorConfig, DescriptorNet
+from worker_screener.model.preprocess import MODEL_SPACING
+from worker_screener.model.views import VIEW_SIZE
+from worker_screener.training.card import write_model_card
+from worker_screener.training.corpus import (
+    EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS, real_cases, real_example, training_phantoms, validation_phantoms,
+)
+from worker_screener.training.descriptor import train_descriptor
+from worker_screener.training.fit import calibrate, choose_density, pooled_descriptors
+
+
+def main() -> None:
+    """Parse arguments, train, save."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=60.0, help="descriptor training budget")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--version", default="1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--descriptor", type=Path, default=None,
+                        help="skip descriptor training: load this network state (written by an earlier run)")
+    parser.add_argument("--workdir", type=Path, default=Path(".data/train"), help="intermediate files")
+    args = parser.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{(time.monotonic() - started) / 60:5.1f} min] {message}", flush=True)
+
+    assert not set(EVALUATION_SEEDS) & (set(TRAIN_SEEDS) | set(VALIDATION_SEEDS)), "evaluation seeds leak into training"
+    examples = list(training_phantoms())
+    log(f"{len(examples)} training phantoms prepared")
+    cases = real_cases()
+    examples += [real_example(case) for case in cases]
+    log(f"{len(cases)} real scans prepared: {', '.join(c.id for c in cases) or 'none (real data absent)'}")
+    validation = list(validation_phantoms())
+    log(f"{len(validation)} validation phantoms prepared")
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.descriptor is not None:
+        saved = torch.load(args.descriptor, map_location="cpu", weights_only=False)
+        network, training = DescriptorNet(DescriptorConfig(**saved["config"])), saved["training"]
+        network.load_state_dict(saved["network"])
+        network.eval()
+        log(f"descriptor loaded from {args.descriptor}")
+    else:
+        network, training = train_descriptor([e.prepared for e in examples], minutes=args.minutes, device=device,
+                                             seed=args.seed, max_steps=args.max_steps, log=log)
+        torch.save({"config": network.config.as_dict(), "network": network.state_dict(), "training": training},
+                   args.workdir / "descriptor.pt")
+    network.to(device)
+    descriptors = pooled_descriptors(network, examples, device=device)
+    log(f"{len(descriptors)} normal-tissue descriptors pooled")
+    density_name, density, nll_maps, density_table = choose_density(network, descriptors, validation, device=device, log=log)
+    calibration, study_threshold, validation_figures = calibrate(nll_maps, validation, log=log)
+    log(f"kept {density_name}; study threshold {study_threshold:.3f} ml")
+
+    metadata = {
+        "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
+        "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,
+        "training": training, "model_spacing_mm": MODEL_SPACING, "view_size": VIEW_SIZE, "device": str(device),
+        "machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__,
+        "seeds": {"train": [TRAIN_SEEDS[0], TRAIN_SEEDS[-1]], "validation": [VALIDATION_SEEDS[0], VALIDATION_SEEDS[-1]],
+                  "evaluation (never used here)": [EVALUATION_SEEDS[0], EVALUATION_SEEDS[-1]]},
+        "real_scans": [c.id for c in cases], "density_descriptors": int(len(descriptors)),
+        "total_minutes": round((time.monotonic() - started) / 60, 1),
+        "command": f"python -m worker_screener.training --minutes {args.minutes:g}",
+    }
+    path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), calibration=calibration,
+                         study_threshold=study_threshold, version=args.version, metadata=metadata)
+    (args.out / "training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
+    write_model_card(args.out, metadata)
+    log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), manifest and model card")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""What the screener learns from, with patient-level splits that never meet the evaluation set.
+
+* Training phantoms (:data:`TRAIN_SEEDS`): even seeds normal, odd seeds with one or two pathologies —
+  self-supervision needs no labels; only the normal ones feed the density.
+* Validation phantoms (:data:`VALIDATION_SEEDS`): half normal, half one per pathology type; they choose
+  the density model and fit the calibration and the study threshold.
+* Evaluation phantoms (:data:`EVALUATION_SEEDS`, ``make eval``): never read by training.
+* Real scans: every real chest CT volume feeds the descriptor (no labels needed). The density sees the
+  real tumour cases' tissue farther than :data:`LESION_CLEARANCE_MM` from the labelled lesion, the way the
+  reference team cut nodule slices out of nodule cases; the scans ``make eval`` uses as real *normal* lung
+  (RICORD negatives, the CT angiography) are kept out of the density and the calibration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from shared.phantoms import PATHOLOGY_TYPES, Phantom, generate_phantom
+from shared.realdata.catalogue import RealCase, available_cases
+from worker_screener.model.preprocess import MODEL_SPACING, PreparedVolume, prepare, to_model_grid
+
+TRAIN_SEEDS = tuple(range(910_001, 910_061))
+VALIDATION_SEEDS = tuple(range(920_001, 920_001 + 2 * len(PATHOLOGY_TYPES)))
+EVALUATION_SEEDS = tuple(range(950_001, 950_101))
+PHANTOM_SHAPES = ((112, 224, 224), (128, 256, 256), (144, 288, 288))
+LESION_CLEARANCE_MM = 15.0
+REAL_NORMAL_CHECKS = ("ricord_covid_negative", "totalseg_cta_thorax")
+"""Name prefixes of the real cases ``make eval`` checks as normal lung: no density or calibration on them."""
+REAL_ROLES = ("chest_full", "chest_partial", "chest_crop", "chest_slab")
+
+
+@dataclass
+class ValidationCase:
+    """A validation phantom: the volume and ground truth as generated, and the prepared model input."""
+
+    phantom: Phantom
+    prepared: PreparedVolume
+    lesion: np.ndarray
+    """Ground-truth lesion mask on the model grid (all False for normals)."""
+
+    @property
+    def normal(self) -> bool:
+        """No pathology was drawn."""
+        return not self.phantom.lesions
+
+
+@dataclass
+class Example:
+    """A prepared volume, its density mask on the model grid (None: not for the density) and ground truth."""
+
+    name: str
+    prepared: PreparedVolume
+    density_mask: np.ndarray | None
+
+
+def phantom_pathologies(seed: int, *, index: int, normal: bool) -> list[str]:
+    """The pathologies of a split's ``index``-th phantom: none, or one type in turn (a second at random)."""
+    if normal:
+        return []
+    rng = np.random.default_rng(seed)
+    chosen = [PATHOLOGY_TYPES[index % len(PATHOLOGY_TYPES)]]
+    if rng.random() < 0.3:
+        chosen.append(PATHOLOGY_TYPES[int(rng.integers(len(PATHOLOGY_TYPES)))])
+    return chosen
+
+
+def split_phantom(seed: int, *, index: int, normal: bool) -> Phantom:
+    """The ``index``-th phantom of a split (shapes and pathology types in turn)."""
+    shape = PHANTOM_SHAPES[index % len(PHANTOM_SHAPES)]
+    return generate_phantom(seed=seed, shape=shape, pathologies=phantom_pathologies(seed, index=index, normal=normal))
+
+
+def training_phantoms() -> Iterator[Example]:
+    """Every training phantom (even index normal; only those are density material)."""
+    for index, seed in enumerate(TRAIN_SEEDS):
+        normal = index % 2 == 0
+        volume = split_phantom(seed, index=index // 2, normal=normal).volume
+        prepared = prepare(volume.hu, volume.spacing)
+        yield Example(name=f"phantom-{seed}", prepared=prepared, density_mask=prepared.body if normal else None)
+
+
+def validation_phantoms() -> Iterator[ValidationCase]:
+    """Validation phantoms: the first half normal, then one per pathology type."""
+    half = len(VALIDATION_SEEDS) // 2
+    for index, seed in enumerate(VALIDATION_SEEDS):
+        phantom = split_phantom(seed, index=index - half, normal=index < half)
+        prepared = prepare(phantom.volume.hu, phantom.volume.spacing)
+        yield ValidationCase(phantom=phantom, prepared=prepared, lesion=to_model_grid(phantom.lesion_mask > 0, prepared))
+
+
+def real_cases() -> list[RealCase]:
+    """The real chest CT volumes on this machine (one source per case)."""
+    seen, chosen = set(), []
+    for case in available_cases():
+        if case.role in REAL_ROLES and case.spec.name not in seen:
+            seen.add(case.spec.name)
+            chosen.append(case)
+    return chosen
+
+
+def real_example(case: RealCase) -> Example:
+    """A real scan: all of it for the descriptor; for the density, body tissue away from its lesion."""
+    volume = case.load()
+    prepared = prepare(volume.hu, volume.spacing)
+    density = None
+    if not case.spec.name.startswith(REAL_NORMAL_CHECKS):
+        lesion = case.lesion_mask(volume)
+        if lesion is not None:
+            near = to_model_grid(lesion, prepared)
+            clearance = tuple(max(1, int(round(LESION_CLEARANCE_MM / s))) for s in MODEL_SPACING[::-1])
+            near = ndimage.maximum_filter(near, size=tuple(2 * c + 1 for c in clearance))
+            density = prepared.body & ~near
+    return Example(name=case.id, prepared=prepared, density_mask=density)
