@@ -5,7 +5,9 @@
 1. wall time, CPU time and peak memory (VmHWM) of ``run_gate`` on a 512x512x300 phantom study
    stored as DICOM in a local object store -- download, read, passport check, organ segmentation,
    anatomy check and writing the volume and label map -- for the built-in backend and the baseline
-   yardstick, each in a child process limited to 2 threads (target: <= 10 s, <= 3 GB, built-in);
+   yardstick (and TotalSegmentator fast where its weights are installed), each run ``REPEATS`` times
+   in a child process limited to 2 threads, with the 1-minute load average beside it (target:
+   <= 10 s, <= 3 GB, built-in);
 2. the gate's verdict on every real scan of ``../shared/data/ct`` (judged on the loaded volume, as
    the worker judges a DICOM series): reason, lung and heart volumes, seconds;
 3. per-organ Dice of the built-in segmenter against phantom ground truth (``bench.bench_organs``).
@@ -41,6 +43,8 @@ result = run_gate(store=store, request=GateRequest(run_id="bench-" + backend.nam
 print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "peak_mb": high_water_mb(),
                   "input_mb": before, "accepted": result.accepted, "reason": result.reason}))
 """
+REPEATS = 3
+"""Runs per backend: the machine is shared, so the least wall time is the one to compare with the target."""
 THREADS = {name: "2" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
@@ -57,14 +61,26 @@ def _timing(shape: tuple[int, int, int]) -> None:
             store.put_file(f"study/{path.name}", str(path))
         del volume
         print(f"{'x'.join(map(str, shape[::-1]))} phantom study ({spacing} mm), DICOM in a local store; 2 threads")
-        print(f"{'backend':10s} {'wall s':>7s} {'CPU s':>7s} {'peak MB':>8s} {'before MB':>10s}  verdict")
-        for backend in ("builtin", "baseline"):
-            out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "objects"), backend], capture_output=True,
-                                 text=True, check=True, env={**os.environ, **THREADS})
-            f = json.loads(out.stdout.strip().splitlines()[-1])
-            verdict = "accepted" if f["accepted"] else f"refused: {f['reason']}"
-            print(f"{backend:10s} {f['wall']:7.1f} {f['cpu']:7.1f} {f['peak_mb']:8.0f} {f['input_mb']:10.0f}  {verdict}",
-                  flush=True)
+        print(f"{'backend':16s} {'wall s':>7s} {'CPU s':>7s} {'peak MB':>8s} {'before MB':>10s} {'load':>5s}  verdict")
+        for backend in _backends():
+            for _ in range(REPEATS):
+                load = os.getloadavg()[0]  # other jobs on the machine: the wall time is only honest beside it
+                out = subprocess.run([sys.executable, "-c", CHILD, str(Path(tmp) / "objects"), backend],
+                                     capture_output=True, text=True, check=True, env={**os.environ, **THREADS})
+                f = json.loads(out.stdout.strip().splitlines()[-1])
+                verdict = "accepted" if f["accepted"] else f"refused: {f['reason']}"
+                print(f"{backend:16s} {f['wall']:7.1f} {f['cpu']:7.1f} {f['peak_mb']:8.0f} {f['input_mb']:10.0f} "
+                      f"{load:5.1f}  {verdict}", flush=True)
+
+
+def _backends() -> list[str]:
+    """builtin and baseline, and TotalSegmentator fast where its weights are installed (else why not)."""
+    from worker_gate.backend import totalsegmentator_problem
+
+    problem = totalsegmentator_problem()
+    if problem:
+        print(f"(totalsegmentator not timed: {problem})")
+    return ["builtin", "baseline"] + ([] if problem else ["totalsegmentator"])
 
 
 def _real_verdicts() -> None:

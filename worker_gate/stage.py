@@ -25,7 +25,7 @@ from shared.dicom.sources import iter_dicom_sources
 from shared.pipeline.artifacts import LabelMap, put_label_map, put_source_headers, put_volume
 from shared.report import GateCheck
 from shared.storage.base import ObjectStore
-from worker_gate.backend import GateBackend, select_backend
+from worker_gate.backend import GateBackend, label_counts, select_backend
 from worker_gate.decide import check_volume
 from worker_gate.series import read_chosen_series
 
@@ -87,7 +87,7 @@ def _source_headers(folder: Path, sop_instance_uids: list[str]) -> list[Dataset]
 
 
 def _present_names(labels: np.ndarray) -> dict[int, str]:
-    counts = np.bincount(labels.ravel(), minlength=256)
+    counts = label_counts(labels)
     return {label: BY_LABEL[label].name for label in np.flatnonzero(counts).tolist() if label in BY_LABEL}
 
 

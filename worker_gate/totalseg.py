@@ -20,6 +20,7 @@ called, and its ``config.json`` says ``send_usage_stats: false`` before every ca
 
 from __future__ import annotations
 
+import multiprocessing
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -107,6 +108,10 @@ def run_totalsegmentator(volume: Volume) -> np.ndarray:
     """TotalSegmentator's multilabel map ``(nz, ny, nx)`` of ``volume``, its ``total`` class ids."""
     from totalsegmentator.python_api import totalsegmentator
 
+    if multiprocessing.current_process().daemon:
+        # nnU-Net spawns its preprocessing and export workers, which a daemonic process may not start
+        raise TotalSegmentatorError("TotalSegmentator starts worker processes, which a daemonic process (a Celery "
+                                    "prefork pool child) cannot do: run the gate worker with --pool solo or threads")
     disable_usage_stats()
     with tempfile.TemporaryDirectory(prefix="ctriage-totalseg-") as folder:
         path = write_nifti(volume, Path(folder) / "ct.nii.gz")
