@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'  findings only (threshold, components)':<44} {findings_s:>10.2f} s")
     for label, name in (("copy", f"instances.json, {instances_kb:.0f} KB"), ("instances", "the stored instances")):
         seconds, count = headers[label]
-        print(f"{'  ' + str(count) + ' source headers from ' + name:<44} {seconds:>10.2f} s")
+        print(f"{'  ' + str(count) + ' headers from ' + name:<44} {seconds:>10.2f} s")
     print(f"{'  peak RSS of the stage process':<44} {peak_gb:>9.2f} GB {TARGET_GB:>5.1f} GB")
 
 
