@@ -10,6 +10,7 @@ not tracked: they stay in the mediastinum (or the heart, for the aortic root).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from worker_gate.organs.grid import WorkGrid
@@ -54,6 +55,7 @@ def _best_circle(mask: np.ndarray, near: np.ndarray, radii: list[float]) -> tupl
     reach = int(np.ceil(max(radii))) + 3
     sl = box(near, reach)
     sub = mask[sl].astype(np.float32)
+    centres = np.argwhere(near[sl])  # row-major, as argmax scans
     best = None
     for r in radii:
         k = int(np.ceil(r)) + 2
@@ -61,12 +63,17 @@ def _best_circle(mask: np.ndarray, near: np.ndarray, radii: list[float]) -> tupl
         d2 = yy**2 + xx**2
         disk = (d2 <= r**2).astype(np.float32)
         ring = ((d2 > r**2) & (d2 <= (r + 2) ** 2)).astype(np.float32)
-        fill = ndimage.correlate(sub, disk / disk.sum(), mode="constant")
-        around = ndimage.correlate(sub, ring / ring.sum(), mode="constant")
-        score = np.where(near[sl], fill - around, -np.inf)
-        y, x = np.unravel_index(int(np.argmax(score)), score.shape)
-        if np.isfinite(score[y, x]) and (best is None or score[y, x] > best[0]):
-            best = (float(score[y, x]), float(y + sl[0].start), float(x + sl[1].start), r, float(fill[y, x]))
+        # the disk and ring means at the candidate centres only (a correlation there, zeros beyond the box)
+        # in double, then float32, as scipy's correlate computes and stores them
+        windows = sliding_window_view(np.pad(sub, k), (2 * k + 1, 2 * k + 1))[centres[:, 0], centres[:, 1]]
+        windows = windows.astype(np.float64)
+        fill = np.tensordot(windows, (disk / disk.sum()).astype(np.float64), axes=2).astype(np.float32)
+        around = np.tensordot(windows, (ring / ring.sum()).astype(np.float64), axes=2).astype(np.float32)
+        score = fill - around
+        i = int(np.argmax(score))
+        if best is None or score[i] > best[0]:
+            best = (float(score[i]), float(centres[i, 0] + sl[0].start), float(centres[i, 1] + sl[1].start), r,
+                    float(fill[i]))
     return None if best is None else best[1:]
 
 

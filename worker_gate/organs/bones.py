@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from worker_gate.organs.grid import WorkGrid
-from worker_gate.organs.morphology import within
+from worker_gate.organs.morphology import fill_holes_2d, within
 
 BONE_FRACTION = 0.3
 """A working voxel is bone-dense when at least this share of its original voxels is above 200 HU."""
@@ -99,12 +99,15 @@ def _canal_track(grid: WorkGrid, body: np.ndarray, dense: np.ndarray) -> tuple[n
     area = np.array(CANAL_AREA_MM2) / (grid.spacing[1] * grid.spacing[2])
     centres = np.full((nz, 2), np.nan)
     canal = np.zeros(grid.shape, dtype=bool)
+    # every slice's ring of bone closed and its holes, at once (in-plane structures only)
+    plane = np.zeros((3, 3, 3), dtype=bool)
+    plane[1] = ndimage.generate_binary_structure(2, 1)
+    rings = ndimage.binary_closing(dense, structure=plane)
+    all_holes = fill_holes_2d(rings) & ~rings & body
     for z in range(nz):
         if not body[z].any():
             continue
-        ring = ndimage.binary_closing(dense[z], iterations=1)
-        holes = ndimage.binary_fill_holes(ring) & ~ring & body[z]
-        labels, count = ndimage.label(holes)
+        labels, count = ndimage.label(all_holes[z])
         if count == 0:
             continue
         ys, xs = np.nonzero(body[z])
