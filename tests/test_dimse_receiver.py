@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pydicom
@@ -108,7 +109,7 @@ def test_an_unknown_calling_ae_is_refused_at_association(receiver: ReceiverProce
 
 
 def test_an_mr_object_fails_alone_and_the_association_goes_on(receiver: ReceiverProcess, tmp_path: Path, shared_ct: Path) -> None:
-    mr = sorted((shared_ct / "nonchest_mr_brain_t1_sag_siemens").glob("*.dcm"))[0]
+    mr = min((shared_ct / "nonchest_mr_brain_t1_sag_siemens").glob("*.dcm"))
     ct = phantom_study(tmp_path / "study", seed=14, n_slices=4)
 
     result = storescu(receiver.port, mr, *ct)
@@ -161,3 +162,34 @@ def _with_dataset_uids(source: Path, target: Path) -> Path:
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.save_as(target / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
     return target
+
+
+def test_a_study_pushed_twice_into_s3_with_syncs_on_is_stored_once_byte_for_byte(tmp_path: Path) -> None:
+    from servers import moto_s3_server
+
+    from shared.storage.s3 import S3Store
+
+    require_dcmtk()
+    files = phantom_study(tmp_path / "study", seed=15, n_slices=5)
+    bucket = f"dimse-{uuid.uuid4().hex[:16]}"
+    with moto_s3_server() as endpoint:
+        receiver = start_receiver(tmp_path, storage_backend="s3", s3_endpoint=endpoint, s3_bucket=bucket,
+                                  s3_access_key="testing", s3_secret_key="testing", sqlite_synchronous="FULL")
+        try:
+            first = storescu(receiver.port, tmp_path / "study")
+            again = storescu(receiver.port, tmp_path / "study")
+        finally:
+            receiver.stop()
+        store = S3Store(endpoint=endpoint, access_key="testing", secret_key="testing", bucket=bucket)
+
+        assert first.returncode == 0 and again.returncode == 0, again.stderr
+        database = database_of(tmp_path)
+        [series] = database.series()
+        assert (series.n_instances, series.instance_rows) == (5, 5)
+        sent = {pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID: path for path in files}
+        for number, key in enumerate(database.storage_keys()):
+            stored = tmp_path / f"stored-{number}.dcm"
+            store.download(key, str(stored))
+            uid = pydicom.dcmread(stored, stop_before_pixels=True).SOPInstanceUID
+            assert dataset_bytes(stored) == dataset_bytes(sent.pop(uid)), "the data set must be stored as received"
+        assert not sent
