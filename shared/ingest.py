@@ -16,12 +16,10 @@ the caller commits, so it can add its audit event to the same transaction.
 
 from __future__ import annotations
 
-import functools
 import re
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from concurrent import futures
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,44 +128,10 @@ def ingest_instance(
     This runs for every instance a PACS sends, so once its series exists it reads only the UIDs off
     the bytes (:func:`~shared.dicom.identity.read_identity`), builds no ORM objects and costs three
     statements: one indexed query (the series, and whether this SOPInstanceUID is stored), the
-    series' totals incremented in SQL (exact when intakes of one series run at once), the instance row.
-    An object not in storage yet is written meanwhile (hashing and writing release the GIL); nothing
-    is committed here, so the caller's commit comes after the object is stored.
+    instance row, and the series' totals incremented in SQL (exact when intakes of one series run at once).
     """
     identity = _identity(name, data)
     _check_uids(identity)
-    key = _instance_key(series_prefix(identity.study_instance_uid, identity.series_instance_uid), identity.sop_instance_uid)
-    storing = None if store.exists(key) else _instance_pool().submit(_put_instance, store, key, data)
-    try:
-        series_pk, prefix, new = _index_rows(session, identity, name=name, data=data, source=source)
-    except LoadError:  # refused: nothing of it may stay in storage (the gate reads the series' folder)
-        if storing is not None:
-            _discard(store, storing)
-        raise
-    except BaseException:
-        if storing is not None:
-            futures.wait([storing])  # stored or not, it is done before the caller retries
-        raise
-    info = storing.result() if storing is not None else None
-    if info is not None and not key.startswith(prefix):  # a series folder not named by its UIDs (none is, today)
-        store.delete(info.key)
-        info = None
-    if not new:
-        return series_pk, False
-    if info is None:  # its object was there already (an earlier intake stored it but did not commit)
-        info = _put_instance(store, _instance_key(prefix, identity.sop_instance_uid), data)
-    session.connection().execute(_INSERT_INSTANCE, {
-        "series_pk": series_pk, "sop_instance_uid": identity.sop_instance_uid,
-        "sop_class_uid": identity.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
-        "sha256": info.sha256,
-    })
-    return series_pk, True
-
-
-def _index_rows(
-    session: Session, identity: InstanceIdentity | DicomInstance, *, name: str, data: bytes | Path, source: str
-) -> tuple[str, str, bool]:
-    """The series' id and storage prefix, and whether the instance is new (then its series' totals already count it)."""
     connection = session.connection()  # the session's transaction, without the ORM's per-statement work
     found = connection.execute(_KNOWN_INSTANCE, {
         "study_uid": identity.study_instance_uid, "series_uid": identity.series_instance_uid,
@@ -180,16 +144,16 @@ def _index_rows(
         series, missing = _series_rows(session, [instance], source=source, patient=None)
         series_pk, prefix, new = series.id, series.storage_prefix, bool(missing)
         session.expire(series)  # its totals change below, in SQL
-    if new:
-        size = data.stat().st_size if isinstance(data, Path) else len(data)
-        connection.execute(_ADD_TO_SERIES_TOTALS, {"series_pk": series_pk, "added_bytes": size})
-    return series_pk, prefix, new
-
-
-@functools.cache
-def _instance_pool() -> ThreadPoolExecutor:
-    """Threads storing received instances while their rows are looked up (one per concurrent intake is plenty)."""
-    return ThreadPoolExecutor(max_workers=_STORE_THREADS, thread_name_prefix="intake-store")
+    if not new:
+        return series_pk, False
+    info = _put_instance(store, prefix, identity.sop_instance_uid, data)
+    connection.execute(_INSERT_INSTANCE, {
+        "series_pk": series_pk, "sop_instance_uid": identity.sop_instance_uid,
+        "sop_class_uid": identity.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
+        "sha256": info.sha256,
+    })
+    connection.execute(_ADD_TO_SERIES_TOTALS, {"series_pk": series_pk, "added_bytes": info.size})
+    return series_pk, True
 
 
 def _identity(name: str, data: bytes | Path) -> InstanceIdentity | DicomInstance:
@@ -329,20 +293,16 @@ def _store_instances(
     """Store every instance under ``prefix`` (concurrently in ``pool`` when given)."""
 
     def put(instance: DicomInstance) -> tuple[DicomInstance, ObjectInfo]:
-        return instance, _put_instance(store, _instance_key(prefix, instance.sop_instance_uid), instance.source)
+        return instance, _put_instance(store, prefix, instance.sop_instance_uid, instance.source)
 
     if pool is None or len(instances) <= 1:
         return [put(instance) for instance in instances]
     return list(pool.map(put, instances))
 
 
-def _instance_key(prefix: str, sop_instance_uid: str) -> str:
-    """Object key of an instance in its series' folder."""
-    return f"{prefix}{sop_instance_uid}.dcm"
-
-
-def _put_instance(store: ObjectStore, key: str, source: bytes | Path) -> ObjectInfo:
-    """Store one instance under ``key``, byte for byte."""
+def _put_instance(store: ObjectStore, prefix: str, sop_instance_uid: str, source: bytes | Path) -> ObjectInfo:
+    """Store one instance as ``{prefix}{SOPInstanceUID}.dcm``, byte for byte."""
+    key = f"{prefix}{sop_instance_uid}.dcm"
     if isinstance(source, Path):
         return store.put_file(key, str(source), content_type="application/dicom")
     return store.put_bytes(key, source, content_type="application/dicom")
@@ -363,7 +323,7 @@ def _start_zip_original(
 
 
 def _discard(store: ObjectStore, upload: Future[ObjectInfo]) -> None:
-    """Remove an object stored ahead of a decision that ended up not wanting it (an upload's original, a refused instance)."""
+    """Remove an original stored for an upload that ended up not needing it."""
     try:
         info = upload.result()
     except Exception:  # noqa: BLE001 - nothing was stored
