@@ -154,10 +154,10 @@ def test_one_missing_model_is_named(models, totalseg_home):
 
 
 def test_a_corrupt_checkpoint_is_named(models, no_network):
-    checkpoint = models[297] / "fold_0" / "checkpoint_final.pth"
+    checkpoint = models[298] / "fold_0" / "checkpoint_final.pth"  # the first model loaded
     checkpoint.write_bytes(checkpoint.read_bytes()[:4096])  # a truncated copy
     backend = select_backend("totalsegmentator")
-    with pytest.raises(TotalSegmentatorError, match="checkpoint of task 297 is unreadable"):
+    with pytest.raises(TotalSegmentatorError, match="checkpoint of task 298 is unreadable"):
         backend.segment(_phantom())
 
 
