@@ -82,7 +82,7 @@ class Settings(BaseSettings):
 
     screener: str = Field("baseline", description="Screener model: 'dense-vicreg' (learned, shipped in worker_screener/weights) or 'baseline' (HU z-score yardstick).")
 
-    gate_backend: str = Field("builtin", description="Gate organ segmenter: 'builtin', 'baseline' (threshold lung mask, the yardstick) or 'totalsegmentator'.")
+    gate_backend: str = Field("builtin", description="Gate organ segmenter: 'builtin', 'baseline' (threshold lung mask, the yardstick), 'totalsegmentator' (fast mode, installed weights only) or 'auto' (totalsegmentator when its weights are installed, else builtin).")
     gate_max_pixel_mm: float = Field(1.5, description="Gate: coarser in-plane pixels are refused (coarse_resolution).")
 
     log_level: str = Field("INFO")

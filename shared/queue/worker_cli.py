@@ -31,10 +31,20 @@ def worker_command(stage: str, concurrency: int | None, pool: str | None, loglev
     importlib.import_module(EXPORT_TASK_MODULE if stage == EXPORT_QUEUE else TASK_MODULES[Stage(stage)])
     exporting = stage == EXPORT_QUEUE
     concurrency = concurrency or (4 if exporting else 1)
-    pool = pool or ("threads" if exporting else "prefork")
+    pool = pool or _default_pool(stage, settings.gate_backend)
     argv = [
         *(["--quiet"] if quiet else []), "worker", "--queues", stage, "--hostname", f"{stage}@{socket.gethostname()}",
         "--concurrency", str(concurrency), "--pool", pool, "--loglevel", level,
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
     app.worker_main(argv)
+
+
+def _default_pool(stage: str, gate_backend: str) -> str:
+    """threads for export; solo for a gate that may run TotalSegmentator, since nnU-Net starts worker
+    processes and a prefork child is daemonic (TotalSegmentator issue #503); prefork otherwise."""
+    if stage == EXPORT_QUEUE:
+        return "threads"
+    if stage == Stage.gate and gate_backend.strip().lower() in ("totalsegmentator", "auto"):
+        return "solo"
+    return "prefork"
