@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test data bench clean system-deps
+.PHONY: install run test data bench clean system-deps train eval
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,17 @@ system-deps:
 
 test: install data system-deps
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+
+## Train the screener from scratch (descriptor budget TRAIN_MINUTES; <= 2 h in all on 2 CPU cores; a GPU
+## is used when present) into worker_screener/weights: weights, manifest (SHA-256), model card.
+TRAIN_MINUTES ?= 60
+train: install data
+	$(BIN)/python -m worker_screener.training --minutes $(TRAIN_MINUTES)
+
+## Evaluate the shipped screener against the HU baseline: held-out phantoms and the real scans (table,
+## ROC and overlays in bench/out/eval, metrics into the model card).
+eval: install data
+	$(BIN)/python -m bench.eval_screener
 
 ## Benchmarks: print tables (see README).
 bench: install data system-deps

@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 
-SECTIONS = ("dicom", "phantoms", "organs", "gate", "api", "pipeline", "outputs", "localizer", "dimse")
+SECTIONS = ("dicom", "phantoms", "organs", "gate", "api", "pipeline", "outputs", "screener", "localizer", "dimse")
 
 
 def main(argv: list[str]) -> int:
