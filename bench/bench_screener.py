@@ -25,19 +25,21 @@ def _score_in_child(shape: tuple[int, int, int], repeats: int, device: str | Non
 
     from bench.memory import peak_rss_mb
     from shared.phantoms import generate_phantom
+    from worker_gate.backend import BUILTIN
     from worker_gate.lungmask import LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT, segment_baseline
     from worker_screener.baseline import anomaly_scores, load_parameters
     from worker_screener.model.checkpoint import load_screener
     from worker_screener.model.inference import score_volume
 
     volume = generate_phantom(seed=960_001, shape=shape, pathologies=("mass",)).volume
+    organs = BUILTIN.segment(volume).labels
     started = time.perf_counter()
     screener = load_screener(device=device)
     load_s = time.perf_counter() - started
     timings = []
     for _ in range(repeats):
         started = time.perf_counter()
-        scores = score_volume(screener, volume.hu, volume.spacing)
+        scores = score_volume(screener, volume.hu, volume.spacing, organs)
         if screener.device.type == "cuda":
             torch.cuda.synchronize()
         timings.append(time.perf_counter() - started)

@@ -2,7 +2,8 @@
 
 Synthetic: :data:`worker_screener.training.corpus.EVALUATION_SEEDS` (never used in training, validation
 or calibration): the first half normal, the rest one pathology type each in turn (every type 3-4 times).
-Both methods score the same phantom; the localizer's findings (threshold, components >= 30 mm^3) and
+Both methods score the same phantom (the screener given the built-in gate's organ label map, as in
+production); the localizer's findings (threshold, components >= 30 mm^3) and
 study score (score-weighted volume, ml) against each method's own calibrated threshold decide the
 verdict. Metrics: study AUROC, sensitivity at 90 % specificity, voxel AUROC inside the body and inside
 the lungs, detection rate per pathology type (a finding overlaps the lesion mask).
@@ -26,6 +27,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 from shared.anatomy import LUNG_ANY, label_names, label_of
 from shared.realdata.catalogue import available_cases
+from worker_gate.backend import BUILTIN
 from worker_gate.lungmask import LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT, segment_baseline
 from worker_localizer.findings import locate_findings, study_score
 from worker_screener.baseline import anomaly_scores, load_parameters
@@ -50,9 +52,18 @@ class Methods:
 
     def scores(self, method: str, volume) -> tuple[np.ndarray, float, float]:
         if method == "screener":
-            return score_volume(self.screener, volume.hu, volume.spacing), self.screener.calibration.voxel_threshold, self.screener.study_threshold
+            organs = gate_organs(volume)
+            return score_volume(self.screener, volume.hu, volume.spacing, organs), self.screener.calibration.voxel_threshold, self.screener.study_threshold
         lung = np.isin(segment_baseline(volume).labels, (LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT))
         return anomaly_scores(volume.hu, lung, volume.spacing, self.baseline), self.baseline.voxel_threshold, self.baseline.study_threshold
+
+
+def gate_organs(volume) -> np.ndarray:
+    """The organ label map the gate would hand the screener (built-in backend); all background if it fails."""
+    try:
+        return BUILTIN.segment(volume).labels
+    except Exception:  # a crop the segmenter cannot read: the screener then uses its pooled density
+        return np.zeros(volume.hu.shape, dtype=np.uint8)
 
 
 def findings_of(scores: np.ndarray, labels: np.ndarray, volume, voxel_threshold: float):

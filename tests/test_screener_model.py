@@ -11,8 +11,8 @@ from sklearn.mixture import GaussianMixture
 from shared.phantoms import generate_phantom
 from worker_screener.model.calibration import Calibration
 from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
-from worker_screener.model.density import GaussianMixtureDensity
-from worker_screener.model.network import DescriptorConfig, DescriptorNet
+from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
+from worker_screener.model.network import DescriptorConfig
 from worker_screener.model.preprocess import MODEL_SPACING, prepare, to_volume_grid
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
@@ -88,6 +88,19 @@ def test_density_nll_matches_sklearn(diagonal, components):
     assert np.allclose(ours, -reference.score_samples(probe), rtol=1e-3, atol=1e-3)
 
 
+def test_conditional_density_judges_each_voxel_against_its_own_organ_group():
+    rng = np.random.default_rng(0)
+    lung, soft = rng.normal(-3, 0.3, (3000, 2)), rng.normal(3, 0.3, (3000, 2))
+    density = ConditionalDensity.fit(np.r_[lung, soft], np.r_[np.ones(3000), np.full(3000, 2)].astype(np.uint8), components=1)
+    soft_like = torch.full((1, 2), 3.0)
+    in_lung, in_mediastinum = density.nll(soft_like, torch.tensor([1])), density.nll(soft_like, torch.tensor([2]))
+    assert in_lung.item() > in_mediastinum.item() + 50  # soft tissue is ordinary in the mediastinum only
+    unseen_group = density.nll(soft_like, torch.tensor([4]))  # no density of its own: the pooled one
+    assert in_mediastinum.item() < unseen_group.item() < in_lung.item()
+    restored = ConditionalDensity.from_state(density.state())
+    assert torch.allclose(restored.nll(soft_like, torch.tensor([1])), in_lung)
+
+
 def test_calibration_maps_the_reference_quantile_to_the_threshold():
     nll = np.random.default_rng(0).gamma(2.0, 1.0, 100_000)
     calibration = Calibration.fit(nll, reference_quantile=0.999)
@@ -103,8 +116,8 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
     network, summary = train_descriptor([prepared], minutes=5, max_steps=4, device=torch.device("cpu"), pairs=1,
                                         matches=256, config=SMALL, log=lambda _: None)
     assert summary["steps"] == 4 and np.isfinite(summary["final_loss"])
-    descriptors = np.random.default_rng(0).normal(size=(2000, SMALL.descriptor_dim))
-    density = GaussianMixtureDensity.fit(descriptors, components=2)
+    descriptors = np.random.default_rng(0).normal(size=(6000, SMALL.descriptor_dim))
+    density = ConditionalDensity.fit(descriptors, np.repeat([0, 1, 2], 2000), components=2)
     calibration = Calibration(nll_median=1.0, nll_reference=5.0, reference_quantile=0.999)
     path = save_screener(folder=tmp_path, network=network, density=density, calibration=calibration,
                          study_threshold=1.5, version="test", metadata={"purpose": "test"})

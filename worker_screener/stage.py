@@ -41,7 +41,8 @@ def run_screener(*, store: ObjectStore, request: ScreenRequest) -> ScreenResult:
         from worker_screener.model.inference import score_volume
 
         screener = active_screener()
-        scores = score_volume(screener, volume.hu, volume.spacing)
+        labels = get_label_map(store, request.organs_key).labels
+        scores = score_volume(screener, volume.hu, volume.spacing, labels)
         model, voxel_threshold = screener.model, screener.calibration.voxel_threshold
         study_threshold, unit = screener.study_threshold, screener.score_unit
     else:

@@ -16,7 +16,7 @@ import torch
 
 from shared.report import ModelInfo
 from worker_screener.model.calibration import Calibration
-from worker_screener.model.density import GaussianMixtureDensity
+from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -33,7 +33,7 @@ class Screener:
     """A loaded screener: descriptor network (eval mode, on ``device``), density and calibration."""
 
     network: DescriptorNet
-    density: GaussianMixtureDensity
+    density: ConditionalDensity
     calibration: Calibration
     study_threshold: float
     score_unit: str
@@ -49,14 +49,14 @@ class Screener:
 
 
 def save_screener(
-    *, folder: Path, network: DescriptorNet, density: GaussianMixtureDensity, calibration: Calibration,
+    *, folder: Path, network: DescriptorNet, density: ConditionalDensity, calibration: Calibration,
     study_threshold: float, version: str, metadata: dict,
 ) -> Path:
     """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{MODEL_NAME}-v{version}.pt"
     torch.save({
-        "format": 1, "version": version, "config": network.config.as_dict(),
+        "format": 2, "version": version, "config": network.config.as_dict(),
         "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
         "density": density.state(), "calibration": calibration.as_dict(),
         "study_threshold": float(study_threshold), "score_unit": "ml", "metadata": json.dumps(metadata),
@@ -87,7 +87,7 @@ def load_screener(folder: Path = WEIGHTS_DIR, device: str | None = None) -> Scre
     network.load_state_dict(state["network"])
     network.eval().to(chosen)
     return Screener(
-        network=network, density=GaussianMixtureDensity.from_state(state["density"]).to(chosen),
+        network=network, density=ConditionalDensity.from_state(state["density"]).to(chosen),
         calibration=Calibration(**state["calibration"]), study_threshold=state["study_threshold"],
         score_unit=state["score_unit"], version=str(state["version"]), checksum=digest, device=chosen,
         metadata=json.loads(state["metadata"]),

@@ -67,3 +67,50 @@ class GaussianMixtureDensity:
             log_prob = constant[:, None] - 0.5 * y.pow(2).sum(dim=2)
             out[start:start + chunk] = -torch.logsumexp(log_prob, dim=0)
         return out
+
+
+@dataclass
+class ConditionalDensity:
+    """One :class:`GaussianMixtureDensity` per organ group (:mod:`worker_screener.model.context`)."""
+
+    groups: dict[int, GaussianMixtureDensity]
+
+    @classmethod
+    def fit(cls, descriptors: np.ndarray, groups: np.ndarray, *, components: int, min_samples: int = 2000) -> ConditionalDensity:
+        """A mixture per group with at least ``min_samples`` descriptors; rarer groups use the pooled one (key -1)."""
+        fitted = {-1: GaussianMixtureDensity.fit(descriptors, components=components)}
+        for group in np.unique(groups):
+            chosen = descriptors[groups == group]
+            if len(chosen) >= min_samples:
+                fitted[int(group)] = GaussianMixtureDensity.fit(chosen, components=components)
+        return cls(groups=fitted)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        """Tensors for the checkpoint: ``{group}.{name}``."""
+        return {f"{group}.{key}": value for group, density in self.groups.items() for key, value in density.state().items()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> ConditionalDensity:
+        """Inverse of :meth:`state`."""
+        keys = {name.rsplit(".", 1)[0] for name in state}
+        return cls(groups={int(g): GaussianMixtureDensity.from_state({k.rsplit(".", 1)[1]: v for k, v in state.items() if k.rsplit(".", 1)[0] == g}) for g in keys})
+
+    def to(self, device: torch.device | str) -> ConditionalDensity:
+        """The same densities on ``device``."""
+        return ConditionalDensity(groups={g: d.to(device) for g, d in self.groups.items()})
+
+    @torch.inference_mode()
+    def nll(self, descriptors: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """``-log p(descriptor | group)`` ``(N,)`` for descriptors ``(N, D)`` and their groups ``(N,)``."""
+        out = torch.empty(descriptors.shape[0], dtype=torch.float32, device=descriptors.device)
+        covered = torch.zeros(descriptors.shape[0], dtype=torch.bool, device=descriptors.device)
+        for group, density in self.groups.items():
+            if group < 0:
+                continue
+            chosen = groups == group
+            if chosen.any():
+                out[chosen] = density.nll(descriptors[chosen])
+                covered |= chosen
+        if not covered.all():
+            out[~covered] = self.groups[-1].nll(descriptors[~covered])
+        return out

@@ -1,5 +1,5 @@
-"""Score a whole volume: preprocessing, sliding-window descriptors with Gaussian blending, density NLL,
-calibration, and the map back on the input grid."""
+"""Score a whole volume: preprocessing, sliding-window descriptors with Gaussian blending, density NLL
+given the organ group (from the gate's label map), calibration, and the map back on the input grid."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from worker_screener.model.checkpoint import Screener
+from worker_screener.model.context import groups_on_model_grid
 from worker_screener.model.network import DescriptorNet
 from worker_screener.model.preprocess import PreparedVolume, prepare, to_volume_grid
 
@@ -25,18 +26,20 @@ def describe(network: DescriptorNet, image: np.ndarray, *, device: torch.device)
 
 
 @torch.inference_mode()
-def voxel_nll(screener: Screener, prepared: PreparedVolume) -> np.ndarray:
-    """NLL ``(Z, Y, X)`` on the model grid; body voxels only (``nan`` outside)."""
+def voxel_nll(screener: Screener, prepared: PreparedVolume, groups: np.ndarray) -> np.ndarray:
+    """NLL ``(Z, Y, X)`` on the model grid given each voxel's organ group; body voxels only (``nan`` outside)."""
     descriptors = describe(screener.network, prepared.image, device=screener.device)
     body = torch.from_numpy(prepared.body).to(screener.device)
     nll = torch.full(prepared.body.shape, float("nan"), dtype=torch.float32, device=screener.device)
-    nll[body] = screener.density.nll(descriptors[:, body].T)
+    nll[body] = screener.density.nll(descriptors[:, body].T, torch.from_numpy(groups).to(screener.device)[body])
     return nll.cpu().numpy()
 
 
-def score_volume(screener: Screener, hu: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
-    """Calibrated anomaly scores in [0, 1] on the grid of ``hu`` ``(nz, ny, nx)``; 0 outside the body."""
+def score_volume(screener: Screener, hu: np.ndarray, spacing: tuple[float, float, float], labels: np.ndarray) -> np.ndarray:
+    """Calibrated anomaly scores in [0, 1] on the grid of ``hu`` ``(nz, ny, nx)`` given the gate's organ
+    ``labels`` on the same grid; 0 outside the body."""
     prepared = prepare(hu, spacing)
-    nll = torch.from_numpy(voxel_nll(screener, prepared))
+    groups = groups_on_model_grid(labels, prepared.box, prepared.image.shape)
+    nll = torch.from_numpy(voxel_nll(screener, prepared, groups))
     scores = torch.nan_to_num(screener.calibration.scores(nll), nan=0.0).numpy()
     return np.clip(to_volume_grid(scores, prepared), 0.0, 1.0)

@@ -71,9 +71,9 @@ def main() -> None:
         torch.save({"config": network.config.as_dict(), "network": network.state_dict(), "training": training},
                    args.workdir / "descriptor.pt")
     network.to(device)
-    descriptors = pooled_descriptors(network, examples, device=device)
+    descriptors, groups = pooled_descriptors(network, examples, device=device)
     log(f"{len(descriptors)} normal-tissue descriptors pooled")
-    density_name, density, nll_maps, density_table = choose_density(network, descriptors, validation, device=device, log=log)
+    density_name, density, nll_maps, density_table = choose_density(network, descriptors, groups, validation, device=device, log=log)
     calibration, study_threshold, validation_figures = calibrate(nll_maps, validation, log=log)
     log(f"kept {density_name}; study threshold {study_threshold:.3f} ml")
 

@@ -5,10 +5,11 @@
 * Validation phantoms (:data:`VALIDATION_SEEDS`): half normal, half one per pathology type; they choose
   the density model and fit the calibration and the study threshold.
 * Evaluation phantoms (:data:`EVALUATION_SEEDS`, ``make eval``): never read by training.
-* Real scans: every real chest CT volume feeds the descriptor (no labels needed). The density sees the
-  real tumour cases' tissue farther than :data:`LESION_CLEARANCE_MM` from the labelled lesion, the way the
-  reference team cut nodule slices out of nodule cases; the scans ``make eval`` uses as real *normal* lung
-  (RICORD negatives, the CT angiography) are kept out of the density and the calibration.
+* Real scans: every real chest CT volume feeds the descriptor (no labels needed). The density is
+  conditioned on organ groups and fitted where the organs are known: the normal training phantoms. The
+  real scans therefore feed neither the density nor the calibration, so the real normal-lung checks of
+  ``make eval`` (RICORD negatives, the CT angiography) and the tumour checks see tissue the density
+  never saw.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from shared.phantoms import PATHOLOGY_TYPES, Phantom, generate_phantom
 from shared.realdata.catalogue import RealCase, available_cases
-from worker_screener.model.preprocess import MODEL_SPACING, PreparedVolume, prepare, to_model_grid
+from worker_screener.model.context import groups_on_model_grid
+from worker_screener.model.preprocess import PreparedVolume, prepare, to_model_grid
 
 TRAIN_SEEDS = tuple(range(910_001, 910_061))
 VALIDATION_SEEDS = tuple(range(920_001, 920_001 + 2 * len(PATHOLOGY_TYPES)))
 EVALUATION_SEEDS = tuple(range(950_001, 950_101))
 PHANTOM_SHAPES = ((112, 224, 224), (128, 256, 256), (144, 288, 288))
-LESION_CLEARANCE_MM = 15.0
-REAL_NORMAL_CHECKS = ("ricord_covid_negative", "totalseg_cta_thorax")
-"""Name prefixes of the real cases ``make eval`` checks as normal lung: no density or calibration on them."""
 REAL_ROLES = ("chest_full", "chest_partial", "chest_crop", "chest_slab")
 
 
@@ -41,6 +39,8 @@ class ValidationCase:
     prepared: PreparedVolume
     lesion: np.ndarray
     """Ground-truth lesion mask on the model grid (all False for normals)."""
+    groups: np.ndarray
+    """Organ group per model-grid voxel from the ground-truth labels."""
 
     @property
     def normal(self) -> bool:
@@ -55,6 +55,8 @@ class Example:
     name: str
     prepared: PreparedVolume
     density_mask: np.ndarray | None
+    groups: np.ndarray | None = None
+    """Organ group per model-grid voxel (ground truth), for the conditional density."""
 
 
 def phantom_pathologies(seed: int, *, index: int, normal: bool) -> list[str]:
@@ -78,9 +80,10 @@ def training_phantoms() -> Iterator[Example]:
     """Every training phantom (even index normal; only those are density material)."""
     for index, seed in enumerate(TRAIN_SEEDS):
         normal = index % 2 == 0
-        volume = split_phantom(seed, index=index // 2, normal=normal).volume
-        prepared = prepare(volume.hu, volume.spacing)
-        yield Example(name=f"phantom-{seed}", prepared=prepared, density_mask=prepared.body if normal else None)
+        phantom = split_phantom(seed, index=index // 2, normal=normal)
+        prepared = prepare(phantom.volume.hu, phantom.volume.spacing)
+        groups = groups_on_model_grid(phantom.labels, prepared.box, prepared.image.shape)
+        yield Example(name=f"phantom-{seed}", prepared=prepared, density_mask=prepared.body if normal else None, groups=groups)
 
 
 def validation_phantoms() -> Iterator[ValidationCase]:
@@ -89,7 +92,8 @@ def validation_phantoms() -> Iterator[ValidationCase]:
     for index, seed in enumerate(VALIDATION_SEEDS):
         phantom = split_phantom(seed, index=index - half, normal=index < half)
         prepared = prepare(phantom.volume.hu, phantom.volume.spacing)
-        yield ValidationCase(phantom=phantom, prepared=prepared, lesion=to_model_grid(phantom.lesion_mask > 0, prepared))
+        yield ValidationCase(phantom=phantom, prepared=prepared, lesion=to_model_grid(phantom.lesion_mask > 0, prepared),
+                             groups=groups_on_model_grid(phantom.labels, prepared.box, prepared.image.shape))
 
 
 def real_cases() -> list[RealCase]:
@@ -103,15 +107,6 @@ def real_cases() -> list[RealCase]:
 
 
 def real_example(case: RealCase) -> Example:
-    """A real scan: all of it for the descriptor; for the density, body tissue away from its lesion."""
+    """A real scan, for the descriptor only (no organ ground truth for the conditional density)."""
     volume = case.load()
-    prepared = prepare(volume.hu, volume.spacing)
-    density = None
-    if not case.spec.name.startswith(REAL_NORMAL_CHECKS):
-        lesion = case.lesion_mask(volume)
-        if lesion is not None:
-            near = to_model_grid(lesion, prepared)
-            clearance = tuple(max(1, int(round(LESION_CLEARANCE_MM / s))) for s in MODEL_SPACING[::-1])
-            near = ndimage.maximum_filter(near, size=tuple(2 * c + 1 for c in clearance))
-            density = prepared.body & ~near
-    return Example(name=case.id, prepared=prepared, density_mask=density)
+    return Example(name=case.id, prepared=prepare(volume.hu, volume.spacing), density_mask=None)
