@@ -7,6 +7,14 @@ import json
 from pathlib import Path
 
 LIMITS = """\
+- **v1 does not beat the HU baseline at study level** (see the table): it is shipped opt-in
+  (`CTRIAGE_SCREENER=dense-vicreg`) and the baseline stays the default. It ranks focal lung lesions above
+  normal lung (validation voxel AUROC ~0.98 for solid nodules, masses, consolidation, atelectasis,
+  pneumothorax) but calls too many normal lung–chest-wall borders and abdominal gas unusual, and does not
+  see effusions, cardiomegaly, ground glass or emphysema. Next steps, measured on validation first: train
+  the descriptor longer (v1: 40 CPU minutes) and on a GPU, a condition model on masked context instead of
+  organ groups, organ labels from the gate (not ground truth) when fitting, heavier-tailed density
+  (normalizing flow), and a calibration that ignores the body surface.
 - Trained on synthetic phantoms and a handful of real scans (all listed above); no real normal whole-thorax
   CT was available, so "normal" is mostly the phantom generator's idea of normal. Expect more false
   positives on real scans with anatomy or devices the phantoms lack (pacemakers, lines, implants, scoliosis,
