@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +14,7 @@ from gateway.results.models import PDF
 from shared.contracts import RunArtifacts
 from shared.db.models import TERMINAL_STATES, AnalysisRun, Report
 from shared.dicom.volume import Volume
+from shared.export.stow import multipart_related as encode_multipart_related
 from shared.pipeline.artifacts import get_anomaly_map, get_label_map, get_volume
 from shared.report import ReportStatus, ReportV1
 from shared.storage.base import ObjectNotFound, ObjectStore
@@ -56,11 +56,7 @@ def key_image_keys(report: ReportV1) -> list[str]:
 
 def multipart_related(*, store: ObjectStore, keys: list[str], media_type: str) -> tuple[bytes, str]:
     """A ``multipart/related`` body of the objects at ``keys`` (RFC 2387) and its boundary."""
-    boundary = uuid.uuid4().hex
-    parts = []
-    for key in keys:
-        parts.append(f"--{boundary}\r\nContent-Type: {media_type}\r\n\r\n".encode() + store.get_bytes(key) + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
+    return encode_multipart_related([store.get_bytes(key) for key in keys], media_type=media_type)
 
 
 @dataclass
