@@ -90,11 +90,8 @@ def _report(folder: Path, dist: Distribution, status: str) -> CaseReport:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 def _archive(*, dist: Distribution, downloads: Path, log: Callable[[str], None]) -> tuple[Path, bool]:
