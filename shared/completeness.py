@@ -68,23 +68,27 @@ class Completion:
     run: AnalysisRun | None = None
 
 
-# Built once: on SQLite, constructing this statement costs more than running it.
-_RECORD_NEW_INSTANCES = (
+# A new instance of a series, in one statement (run on the driver by shared.instance_index for every
+# received instance): its totals grow and its completeness clock restarts (reopening it if complete).
+# The totals are added by the database on the row it locks: exact when intakes of one series commit at
+# once (a count subquery reads its statement's snapshot and may miss a concurrent insert on PostgreSQL).
+RECORD_NEW_INSTANCE = (
     update(Series)
     .where(Series.id == bindparam("series_pk"))
-    .values(last_instance_at=bindparam("now"), completed_at=None)
+    .values(
+        n_instances=Series.n_instances + 1,
+        size_bytes=Series.size_bytes + bindparam("added_bytes"),
+        last_instance_at=bindparam("now"),
+        completed_at=None,
+        updated_at=bindparam("now"),
+    )
     .returning(Series.n_instances, Series.expected_instances)
     .execution_options(synchronize_session=False)
 )
 
 
-def record_new_instances(*, session: Session, series_id: str, now: datetime) -> bool:
-    """After instances were added to a series (by :func:`shared.ingest.ingest_instance`): reopen it; whether its expected count is reached.
-
-    ``ingest_instance`` has added to the series' totals in SQL in the same transaction (exact also when
-    intakes of one series run at once). One statement: this runs for every received instance.
-    """
-    n_instances, expected = session.connection().execute(_RECORD_NEW_INSTANCES, {"series_pk": series_id, "now": now}).one()
+def expected_reached(n_instances: int, expected: int | None) -> bool:
+    """Whether a series holding ``n_instances`` has its expected instance count (None: not known)."""
     return expected is not None and n_instances >= expected
 
 

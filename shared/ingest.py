@@ -22,12 +22,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.completeness import expected_reached, utcnow
 from shared.config import Settings, get_settings
 from shared.db.models import Instance, Patient, Series, Study, new_id
 from shared.dicom.errors import LoadError, Reason
@@ -36,6 +39,7 @@ from shared.dicom.instances import Instance as DicomInstance
 from shared.dicom.instances import read_instance
 from shared.dicom.reader import choose_series
 from shared.dicom.sources import ZipLimits, is_zip_bytes, iter_dicom_sources
+from shared.instance_index import index_statements
 from shared.storage.base import ObjectInfo, ObjectStore
 
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")  # PS3.5 9.1: digits and dots, at most 64 characters
@@ -118,42 +122,56 @@ def ingest_upload(
     return series
 
 
+class IngestedInstance(NamedTuple):
+    """What :func:`ingest_instance` did with one object."""
+
+    series_id: str
+    new: bool  # stored now (False: the series already held this SOPInstanceUID)
+    expected_reached: bool = False  # the series now holds its expected instance count
+
+
 def ingest_instance(
-    *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str
-) -> tuple[str, bool]:
-    """Store one received DICOM object (C-STORE, STOW-RS) and record it; returns its series' id and whether it was new.
+    *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None
+) -> IngestedInstance:
+    """Store one received DICOM object (C-STORE, STOW-RS) and record it in the session's transaction.
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
     UIDs. Any object kind is kept (localizers and reports too): choosing the CT series is the gate's job.
-    This runs for every instance a PACS sends, so once its series exists it reads only the UIDs off
-    the bytes (:func:`~shared.dicom.identity.read_identity`), builds no ORM objects and costs three
-    statements: one indexed query (the series, and whether this SOPInstanceUID is stored), the
-    instance row, and the series' totals incremented in SQL (exact when intakes of one series run at once).
+    A new instance also restarts its series' completeness clock at ``now`` (reopening a complete series,
+    :mod:`shared.completeness`). This runs for every instance a PACS sends, so once its series exists it
+    reads only the UIDs off the bytes (:func:`~shared.dicom.identity.read_identity`), builds no ORM
+    objects and runs three statements on the driver (:mod:`shared.instance_index`): one indexed query
+    (the series, and whether this SOPInstanceUID is stored), the instance row, and one UPDATE of the
+    series that adds to its totals in SQL (exact when intakes of one series run at once) and reopens it.
     """
     identity = _identity(name, data)
     _check_uids(identity)
     connection = session.connection()  # the session's transaction, without the ORM's per-statement work
-    found = connection.execute(_KNOWN_INSTANCE, {
+    sql = index_statements(connection.dialect)
+    found = sql.known_instance.run(connection, {
         "study_uid": identity.study_instance_uid, "series_uid": identity.series_instance_uid,
         "sop_uid": identity.sop_instance_uid,
-    }).one_or_none()
-    if found is not None and found.patient_pk is not None:
-        series_pk, prefix, new = found.series_pk, found.storage_prefix, found.instance_pk is None
+    })
+    if found is not None and found[2] is not None:  # (series pk, storage prefix, patient pk, instance pk)
+        series_pk, prefix, new = found[0], found[1], found[3] is None
     else:  # the series' first instance (or its study still lacks a patient): its rows need the whole header
         instance = identity if isinstance(identity, DicomInstance) else read_instance(name, data)
         series, missing = _series_rows(session, [instance], source=source, patient=None)
         series_pk, prefix, new = series.id, series.storage_prefix, bool(missing)
+        session.flush()  # the ORM's pending rows go out before the driver's statements below
         session.expire(series)  # its totals change below, in SQL
     if not new:
-        return series_pk, False
+        return IngestedInstance(series_pk, new=False)
     info = _put_instance(store, prefix, identity.sop_instance_uid, data)
-    connection.execute(_INSERT_INSTANCE, {
+    now = now or utcnow()
+    sql.insert_instance.run(connection, {
         "series_pk": series_pk, "sop_instance_uid": identity.sop_instance_uid,
         "sop_class_uid": identity.sop_class_uid or None, "storage_key": info.key, "size_bytes": info.size,
-        "sha256": info.sha256,
+        "sha256": info.sha256, "now": now,
     })
-    connection.execute(_ADD_TO_SERIES_TOTALS, {"series_pk": series_pk, "added_bytes": info.size})
-    return series_pk, True
+    row = sql.record_new_instance.run(connection, {"series_pk": series_pk, "added_bytes": info.size, "now": now})
+    assert row is not None
+    return IngestedInstance(series_pk, new=True, expected_reached=expected_reached(*row))
 
 
 def _identity(name: str, data: bytes | Path) -> InstanceIdentity | DicomInstance:
@@ -164,24 +182,6 @@ def _identity(name: str, data: bytes | Path) -> InstanceIdentity | DicomInstance
     else:
         head = data
     return read_identity(head) or read_instance(name, data)
-
-
-# Built once: on SQLite, building a statement costs about as much as running it.
-_INSERT_INSTANCE = insert(Instance)
-_KNOWN_INSTANCE = (
-    select(Series.id.label("series_pk"), Series.storage_prefix, Study.patient_pk, Instance.id.label("instance_pk"))
-    .join(Study, Series.study_pk == Study.id)
-    .outerjoin(Instance, and_(Instance.series_pk == Series.id, Instance.sop_instance_uid == bindparam("sop_uid")))
-    .where(Study.study_instance_uid == bindparam("study_uid"), Series.series_instance_uid == bindparam("series_uid"))
-)
-# Added by the database on the row it locks: exact when intakes of one series commit at once (a
-# count subquery reads its statement's snapshot and may miss a concurrent insert on PostgreSQL).
-_ADD_TO_SERIES_TOTALS = (
-    update(Series)
-    .where(Series.id == bindparam("series_pk"))
-    .values(n_instances=Series.n_instances + 1, size_bytes=Series.size_bytes + bindparam("added_bytes"))
-    .execution_options(synchronize_session=False)
-)
 
 
 def choose_ct_series(instances: Sequence[DicomInstance], *, rejected: Counter[Reason] | None = None) -> list[DicomInstance]:
@@ -421,6 +421,7 @@ def _tag(ds: object, keyword: str, max_length: int) -> str | None:
 
 
 __all__ = [
+    "IngestedInstance",
     "UnknownPatient",
     "UploadedPart",
     "choose_ct_series",

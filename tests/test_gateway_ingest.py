@@ -30,7 +30,7 @@ def test_instances_arriving_one_by_one_build_one_series_stored_once(session, tmp
     repeat = ingest_instance(session=session, store=store, name="again", data=paths[0].read_bytes(), source="cstore")
     session.commit()
 
-    assert [new for _, new in results] == [True, True, True] and repeat[1] is False
+    assert [result.new for result in results] == [True, True, True] and repeat.new is False
     series = session.scalars(select(Series)).one()
     assert series.source == "cstore" and series.n_instances == 3
     assert session.scalar(select(func.count()).select_from(Instance)) == 3

@@ -2,7 +2,7 @@
 
 Both intakes go through :func:`shared.ingest.ingest_instance` (the REST upload's path too): the object
 lands in object storage byte for byte, its rows in the database, a repeat of a stored SOPInstanceUID
-is stored once. On top, the series' completeness clock restarts (:mod:`shared.completeness`).
+is stored once, and a new instance restarts its series' completeness clock (:mod:`shared.completeness`).
 
 Only CT image storage SOP classes are taken (CT, Enhanced CT, Legacy Converted Enhanced CT): a
 chest-CT triage has no use for the rest, and refusing it per object (not per association) lets the
@@ -23,7 +23,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.dimse.commands import Status
-from shared.completeness import record_new_instances, utcnow
 from shared.dicom.errors import LoadError
 from shared.dicom.instances import CT_SOP_CLASSES
 from shared.ingest import ingest_instance
@@ -102,9 +101,8 @@ class InstanceIntake:
                 scratch = LocalStore(Path(tmp) / "objects", fsync=False)
                 with self._session_factory() as session:
                     try:
-                        series_id, _ = ingest_instance(session=session, store=scratch, name="warm-up",
-                                                       data=path.read_bytes(), source=self._source)
-                        record_new_instances(session=session, series_id=series_id, now=utcnow())
+                        ingest_instance(session=session, store=scratch, name="warm-up", data=path.read_bytes(),
+                                        source=self._source)
                     finally:
                         session.rollback()
         except Exception as error:  # noqa: BLE001 - only the first instance's speed is at stake
@@ -112,7 +110,7 @@ class InstanceIntake:
                         type(error).__name__)
 
     def _ingest(self, session: Session, *, name: str, data: bytes | Path) -> Receipt:
-        series_id, new = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
-        expected_reached = record_new_instances(session=session, series_id=series_id, now=utcnow()) if new else False
+        ingested = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
         session.commit()
-        return Receipt(Status.SUCCESS, series_id=series_id, new=new, expected_reached=expected_reached)
+        return Receipt(Status.SUCCESS, series_id=ingested.series_id, new=ingested.new,
+                       expected_reached=ingested.expected_reached)
