@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): every benchmark section, each printing its own table.
 
-``python -m bench dicom api`` runs only the named sections.
+``python -m bench dicom api`` runs only the named sections; options after them go to each section's own
+command line (``python -m bench dimse --rounds 5``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,18 @@ SECTIONS = ("dicom", "phantoms", "organs", "gate", "api", "pipeline", "outputs",
 
 def main(argv: list[str]) -> int:
     """Run the chosen sections (all by default); a failing section is reported, the rest still run."""
-    chosen = argv or list(SECTIONS)
+    first_option = next((i for i, arg in enumerate(argv) if arg.startswith("-")), len(argv))
+    chosen, options = argv[:first_option] or list(SECTIONS), argv[first_option:]
     failed = []
     for name in chosen:
         print(f"\n=== bench: {name} ===", flush=True)
         started = time.perf_counter()
         try:
-            importlib.import_module(f"bench.bench_{name}").main()
+            section = importlib.import_module(f"bench.bench_{name}")
+            if options:
+                section.main(options)
+            else:  # sections without options of their own take no argument
+                section.main()
         except Exception as error:  # a broken section must not hide the others' tables
             failed.append(name)
             print(f"section {name} failed: {type(error).__name__}: {error}", flush=True)
