@@ -131,13 +131,15 @@ class IngestedInstance(NamedTuple):
 
 
 def ingest_instance(
-    *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None
+    *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None,
+    sha256: str | None = None,
 ) -> IngestedInstance:
     """Store one received DICOM object (C-STORE, STOW-RS) and record it in the session's transaction.
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
     UIDs. Any object kind is kept (localizers and reports too): choosing the CT series is the gate's job.
-    A new instance also restarts its series' completeness clock at ``now`` (reopening a complete series,
+    ``sha256`` is the digest of ``data`` when the caller has it (computed while receiving; in-memory
+    ``data`` only). A new instance also restarts its series' completeness clock at ``now`` (reopening a complete series,
     :mod:`shared.completeness`). This runs for every instance a PACS sends, so once its series exists it
     reads only the UIDs off the bytes (:func:`~shared.dicom.identity.read_identity`), builds no ORM
     objects and runs three statements on the driver (:mod:`shared.instance_index`): one indexed query
@@ -162,7 +164,7 @@ def ingest_instance(
         session.expire(series)  # its totals change below, in SQL
     if not new:
         return IngestedInstance(series_pk, new=False)
-    info = _put_instance(store, prefix, identity.sop_instance_uid, data)
+    info = _put_instance(store, prefix, identity.sop_instance_uid, data, sha256=sha256)
     now = now or utcnow()
     sql.insert_instance.run(connection, {
         "series_pk": series_pk, "sop_instance_uid": identity.sop_instance_uid,
@@ -300,12 +302,14 @@ def _store_instances(
     return list(pool.map(put, instances))
 
 
-def _put_instance(store: ObjectStore, prefix: str, sop_instance_uid: str, source: bytes | Path) -> ObjectInfo:
-    """Store one instance as ``{prefix}{SOPInstanceUID}.dcm``, byte for byte."""
+def _put_instance(
+    store: ObjectStore, prefix: str, sop_instance_uid: str, source: bytes | Path, *, sha256: str | None = None
+) -> ObjectInfo:
+    """Store one instance as ``{prefix}{SOPInstanceUID}.dcm``, byte for byte (``sha256``: the bytes' digest, if known)."""
     key = f"{prefix}{sop_instance_uid}.dcm"
     if isinstance(source, Path):
         return store.put_file(key, str(source), content_type="application/dicom")
-    return store.put_bytes(key, source, content_type="application/dicom")
+    return store.put_bytes(key, source, content_type="application/dicom", sha256=sha256)
 
 
 def _start_zip_original(

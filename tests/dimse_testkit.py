@@ -119,8 +119,12 @@ class Database:
 
     def storage_keys(self) -> list[str]:
         """The object key of every instance row."""
+        return list(self.checksums())
+
+    def checksums(self) -> dict[str, str | None]:
+        """The SHA-256 each instance row records, by object key."""
         with self._engine.connect() as connection:
-            return list(connection.scalars(select(Instance.storage_key)))
+            return dict(connection.execute(select(Instance.storage_key, Instance.sha256)).tuples().all())
 
     def wait_until(self, condition, *, timeout: float = 90.0, what: str = "condition") -> list[StoredSeries]:  # type: ignore[no-untyped-def]
         """Poll :meth:`series` until ``condition(series)`` holds; fails the test after ``timeout`` seconds."""

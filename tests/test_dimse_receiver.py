@@ -6,6 +6,7 @@ The receiver runs as a real ``ctriage dicom-receiver`` child process on SQLite a
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import subprocess
 import time
@@ -57,10 +58,11 @@ def test_a_phantom_study_is_stored_byte_for_byte_and_indexed(receiver: ReceiverP
     [series] = database.series()
     assert (series.source, series.n_instances, series.instance_rows) == ("cstore", 12, 12)
     sent = {pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID: path for path in files}
-    for key in database.storage_keys():
+    for key, sha256 in database.checksums().items():
         stored = stored_object(tmp_path, key)
         uid = pydicom.dcmread(stored, stop_before_pixels=True).SOPInstanceUID
         assert dataset_bytes(stored) == dataset_bytes(sent.pop(uid)), "the data set must be stored as received"
+        assert sha256 == hashlib.sha256(stored.read_bytes()).hexdigest(), "the row's checksum is the stored object's"
     assert not sent
 
 

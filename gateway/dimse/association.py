@@ -9,6 +9,7 @@ several threads, which made a 300-slice study take several times what dcmtk's ``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import socket
@@ -55,18 +56,29 @@ class AssociationStats:
 
 
 class DataSetBuffer:
-    """A received data set behind its Part 10 header: in memory, or in a temp file once it is large."""
+    """A received data set behind its Part 10 header: in memory, or in a temp file once it is large.
+
+    The object's SHA-256 is computed fragment by fragment as they arrive, while the SCU is still
+    sending the rest, rather than after the last one, when the SCU waits on our response.
+    """
 
     def __init__(self, header: bytes, *, spill_dir: Path) -> None:
         self._memory: bytearray | None = bytearray(header)
         self._file = None
         self._path: Path | None = None
         self._spill_dir = spill_dir
+        self._digest = hashlib.sha256(header)
         self.size = 0
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the whole Part 10 object (header and every fragment appended)."""
+        return self._digest.hexdigest()
 
     def append(self, fragment: memoryview) -> None:
         """Add the next fragment of the data set."""
         self.size += len(fragment)
+        self._digest.update(fragment)
         if self._memory is not None:
             self._memory += fragment
             if len(self._memory) > SPILL_BYTES:
@@ -240,7 +252,7 @@ class Association:
         try:
             receipt = self._intake.receive(
                 name=f"C-STORE message {command.message_id}", data=data_set.finish(),
-                sop_class_uid=command.affected_sop_class_uid,
+                sop_class_uid=command.affected_sop_class_uid, sha256=data_set.sha256,
             )
         except Exception:  # a bug of ours must cost this instance, not the association
             log.exception("association from %s: storing an instance failed", self.calling_ae_title)

@@ -58,14 +58,17 @@ class InstanceIntake:
         self._store = store
         self._source = source
 
-    def receive(self, *, name: str, data: bytes | Path, sop_class_uid: str) -> Receipt:
-        """Store the DICOM Part 10 object ``data`` and index it; ``name`` only labels errors."""
+    def receive(self, *, name: str, data: bytes | Path, sop_class_uid: str, sha256: str | None = None) -> Receipt:
+        """Store the DICOM Part 10 object ``data`` and index it; ``name`` only labels errors.
+
+        ``sha256``: the digest of ``data`` when the caller computed it while receiving (not computed again).
+        """
         if sop_class_uid not in CT_SOP_CLASSES:
             return Receipt(Status.SOP_CLASS_NOT_SUPPORTED, "ctriage accepts CT image storage SOP classes only")
         for attempt in range(_ATTEMPTS):
             with self._session_factory() as session:
                 try:
-                    return self._ingest(session, name=name, data=data)
+                    return self._ingest(session, name=name, data=data, sha256=sha256)
                 except LoadError as error:
                     session.rollback()
                     return Receipt(Status.CANNOT_UNDERSTAND, f"unreadable DICOM object ({error.reason.value})")
@@ -109,8 +112,9 @@ class InstanceIntake:
             log.warning("%s intake: warm-up failed (%s); the first instance will be slower", self._source,
                         type(error).__name__)
 
-    def _ingest(self, session: Session, *, name: str, data: bytes | Path) -> Receipt:
-        ingested = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source)
+    def _ingest(self, session: Session, *, name: str, data: bytes | Path, sha256: str | None) -> Receipt:
+        ingested = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source,
+                                   sha256=sha256)
         session.commit()
         return Receipt(Status.SUCCESS, series_id=ingested.series_id, new=ingested.new,
                        expected_reached=ingested.expected_reached)

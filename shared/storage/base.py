@@ -42,8 +42,10 @@ class ObjectStore(abc.ABC):
     def put_stream(self, key: str, stream: BinaryIO, *, length: int = -1, content_type: str = "application/octet-stream") -> ObjectInfo:
         """Store ``stream`` (read to its end) under ``key``; returns size and SHA-256."""
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> ObjectInfo:
-        """Store a small in-memory object."""
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream", sha256: str | None = None
+    ) -> ObjectInfo:
+        """Store a small in-memory object; ``sha256``: the caller's digest of ``data``, which a store may use instead of hashing."""
         return self.put_stream(key, io.BytesIO(data), length=len(data), content_type=content_type)
 
     def put_file(self, key: str, path: str, *, content_type: str = "application/octet-stream") -> ObjectInfo:
