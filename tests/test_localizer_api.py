@@ -128,7 +128,7 @@ def test_outputs_need_a_finished_analysis_and_the_clinician_role(
     scan_id, _ = lesion_scan
     assert_problem(gateway.client.get(f"/api/scans/{scan_id}/seg", headers=gateway.key("ingest")), 403)
     assert_problem(gateway.client.get("/api/scans/no-such-scan/sr", headers=clinician), 404, "scan_not_found")
-    _, files = normal_study(tmp_path / "ct", seed=900003)  # another series than normal_scan's
+    _, files = normal_study(tmp_path / "ct", seed=970_002)  # another series than normal_scan's
     unanalysed = upload(gateway.client, gateway.key("ingest"), series_files(files)).json()["id"]
     for path in ("seg", "sr", "key-images", "slices/0.png", "report.pdf"):
         assert_problem(gateway.client.get(f"/api/scans/{unanalysed}/{path}", headers=clinician), 404, "no_report")

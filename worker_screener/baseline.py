@@ -8,8 +8,9 @@ quantity in the lungs of normal training phantoms. The z-score maps to a calibra
 
     score = 1 - (1 - voxel_threshold) ** (max(z, 0) / z_reference)
 
-so that ``score >= voxel_threshold`` exactly when ``z`` exceeds ``z_reference``, the ``z_quantile``
-quantile of ``z`` over normal lung voxels (the vessel-richest normal lung sets it).
+so that ``score >= voxel_threshold`` exactly when ``z`` exceeds ``z_reference``: a margin above the
+highest ``z`` at which any normal training phantom still has a finding-sized component (the
+vessel-richest normal lung sets it), so that a normal study gets no finding at all.
 
 What it can and cannot see, by construction: denser-than-normal lung that the gate's lung mask
 holds — nodules and masses surrounded by lung, ground glass, part-solid nodules, consolidation
@@ -46,7 +47,7 @@ class BaselineParameters:
     clip_hu_max: float
     lung_mean_hu: float
     lung_std_hu: float
-    z_quantile: float
+    no_finding_margin: float
     z_reference: float
     voxel_threshold: float
     study_threshold: float
