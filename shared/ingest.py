@@ -16,6 +16,7 @@ the caller commits, so it can add its audit event to the same transaction.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 from collections import Counter
@@ -26,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -131,10 +132,13 @@ class IngestedInstance(NamedTuple):
 
 
 def ingest_instance(
-    *, session: Session, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None,
+    *, session: Session | Connection, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None,
     sha256: str | None = None,
 ) -> IngestedInstance:
-    """Store one received DICOM object (C-STORE, STOW-RS) and record it in the session's transaction.
+    """Store one received DICOM object (C-STORE, STOW-RS) and record it in the transaction of ``session``.
+
+    ``session`` is an ORM session or, as the intake passes it, a Connection: then an ORM session is only
+    made for a series' first instance, whose rows come from the whole header.
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
     UIDs. Any object kind is kept (localizers and reports too): choosing the CT series is the gate's job.
@@ -148,7 +152,8 @@ def ingest_instance(
     """
     identity = _identity(name, data)
     _check_uids(identity)
-    connection = session.connection()  # the session's transaction, without the ORM's per-statement work
+    # The transaction's connection, without the ORM's per-statement work.
+    connection = session.connection() if isinstance(session, Session) else session
     sql = index_statements(connection.dialect)
     found = sql.known_instance.run(connection, {
         "study_uid": identity.study_instance_uid, "series_uid": identity.series_instance_uid,
@@ -158,10 +163,7 @@ def ingest_instance(
         series_pk, prefix, new = found[0], found[1], found[3] is None
     else:  # the series' first instance (or its study still lacks a patient): its rows need the whole header
         instance = identity if isinstance(identity, DicomInstance) else read_instance(name, data)
-        series, missing = _series_rows(session, [instance], source=source, patient=None)
-        series_pk, prefix, new = series.id, series.storage_prefix, bool(missing)
-        session.flush()  # the ORM's pending rows go out before the driver's statements below
-        session.expire(series)  # its totals change below, in SQL
+        series_pk, prefix, new = _first_instance_rows(session, instance, source=source)
     if not new:
         return IngestedInstance(series_pk, new=False)
     info = _put_instance(store, prefix, identity.sop_instance_uid, data, sha256=sha256)
@@ -174,6 +176,18 @@ def ingest_instance(
     row = sql.record_new_instance.run(connection, {"series_pk": series_pk, "added_bytes": info.size, "now": now})
     assert row is not None
     return IngestedInstance(series_pk, new=True, expected_reached=expected_reached(*row))
+
+
+def _first_instance_rows(db: Session | Connection, instance: DicomInstance, *, source: str) -> tuple[str, str, bool]:
+    """Patient, study and series rows from ``instance``'s header (ORM), flushed into ``db``'s transaction.
+
+    Returns the series' pk and folder, and whether the series lacks the instance.
+    """
+    with contextlib.nullcontext(db) if isinstance(db, Session) else Session(bind=db) as session:
+        series, missing = _series_rows(session, [instance], source=source, patient=None)
+        session.flush()  # the ORM's pending rows go out before the driver's statements
+        session.expire(series)  # its totals change next, in SQL
+        return series.id, series.storage_prefix, bool(missing)
 
 
 def _identity(name: str, data: bytes | Path) -> InstanceIdentity | DicomInstance:

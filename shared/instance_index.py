@@ -4,7 +4,7 @@ A C-STORE receiver indexes every instance before it answers, and once its series
 three statements: look the instance up, insert its row, add it to the series (totals and completeness
 clock). Through SQLAlchemy's execution layer these cost about three times what the driver itself
 needs (SQLite: 0.28 of 0.45 ms per instance, measured), so they are compiled once per dialect into the
-driver's SQL and parameter style and run on the session connection's DBAPI cursor: in the session's
+driver's SQL and parameter style and run on the DBAPI cursor of the caller's connection: in its
 transaction, which the caller commits as before. psycopg prepares a query after a few executions on
 one connection, so on PostgreSQL they become server-side prepared statements as well. Driver errors
 are raised as SQLAlchemy's exceptions (``IntegrityError``, ``OperationalError``), as they were.
@@ -55,6 +55,8 @@ class DriverStatement:
 
     def run(self, connection: Connection, values: dict[str, Any]) -> tuple[Any, ...] | None:
         """Execute with ``values`` in ``connection``'s transaction; the first row, if the statement returns rows."""
+        if not connection.in_transaction():  # begin as SQLAlchemy's own execute would, so commit() commits
+            connection.begin()
         parameters = {**self._literals, **values}
         for name, processor in self._processors.items():
             parameters[name] = processor(parameters[name])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.dimse.commands import Status
@@ -54,7 +55,7 @@ class InstanceIntake:
     """Stores received instances for one intake ``source`` (``cstore`` or ``stowrs``); thread-safe."""
 
     def __init__(self, *, session_factory: sessionmaker[Session], store: ObjectStore, source: str) -> None:
-        self._session_factory = session_factory
+        self._engine: Engine = session_factory.kw["bind"]
         self._store = store
         self._source = source
 
@@ -66,22 +67,24 @@ class InstanceIntake:
         if sop_class_uid not in CT_SOP_CLASSES:
             return Receipt(Status.SOP_CLASS_NOT_SUPPORTED, "ctriage accepts CT image storage SOP classes only")
         for attempt in range(_ATTEMPTS):
-            with self._session_factory() as session:
-                try:
-                    return self._ingest(session, name=name, data=data, sha256=sha256)
-                except LoadError as error:
-                    session.rollback()
-                    return Receipt(Status.CANNOT_UNDERSTAND, f"unreadable DICOM object ({error.reason.value})")
-                except StorageError as error:
-                    session.rollback()
-                    log.error("%s intake: object storage failed: %s", self._source, type(error).__name__)
-                    return Receipt(Status.OUT_OF_RESOURCES, "object storage unavailable, send again later")
-                except IntegrityError:
-                    session.rollback()  # another intake created the same row first; it is there now
-                except OperationalError as error:
-                    session.rollback()
-                    log.warning("%s intake: database busy or unreachable (attempt %d): %s", self._source, attempt + 1,
-                                type(error.orig).__name__ if error.orig is not None else type(error).__name__)
+            try:
+                # A connection, not an ORM session, for the per-instance statements: committed when this
+                # block ends, i.e. after the object is stored and before the status goes back.
+                with self._engine.begin() as connection:
+                    ingested = ingest_instance(session=connection, store=self._store, name=name, data=data,
+                                               source=self._source, sha256=sha256)
+                return Receipt(Status.SUCCESS, series_id=ingested.series_id, new=ingested.new,
+                               expected_reached=ingested.expected_reached)
+            except LoadError as error:
+                return Receipt(Status.CANNOT_UNDERSTAND, f"unreadable DICOM object ({error.reason.value})")
+            except StorageError as error:
+                log.error("%s intake: object storage failed: %s", self._source, type(error).__name__)
+                return Receipt(Status.OUT_OF_RESOURCES, "object storage unavailable, send again later")
+            except IntegrityError:
+                pass  # another intake created the same row first (rolled back): it is there now
+            except OperationalError as error:
+                log.warning("%s intake: database busy or unreachable (attempt %d): %s", self._source, attempt + 1,
+                            type(error.orig).__name__ if error.orig is not None else type(error).__name__)
             time.sleep(_RETRY_PAUSE_SECONDS * (attempt + 1))
         return Receipt(Status.OUT_OF_RESOURCES, "database unavailable, send again later")
 
@@ -102,19 +105,12 @@ class InstanceIntake:
                 volume = Volume(hu=np.zeros((1, 8, 8), dtype=np.int16), affine=np.eye(4))
                 [path] = write_ct_series(volume, Path(tmp) / "ct", uid_entropy=uuid.uuid4().hex)
                 scratch = LocalStore(Path(tmp) / "objects", fsync=False)
-                with self._session_factory() as session:
+                with self._engine.connect() as connection:
                     try:
-                        ingest_instance(session=session, store=scratch, name="warm-up", data=path.read_bytes(),
+                        ingest_instance(session=connection, store=scratch, name="warm-up", data=path.read_bytes(),
                                         source=self._source)
                     finally:
-                        session.rollback()
+                        connection.rollback()
         except Exception as error:  # noqa: BLE001 - only the first instance's speed is at stake
             log.warning("%s intake: warm-up failed (%s); the first instance will be slower", self._source,
                         type(error).__name__)
-
-    def _ingest(self, session: Session, *, name: str, data: bytes | Path, sha256: str | None) -> Receipt:
-        ingested = ingest_instance(session=session, store=self._store, name=name, data=data, source=self._source,
-                                   sha256=sha256)
-        session.commit()
-        return Receipt(Status.SUCCESS, series_id=ingested.series_id, new=ingested.new,
-                       expected_reached=ingested.expected_reached)
