@@ -49,12 +49,20 @@ class Methods:
 
     def __init__(self, weights: Path) -> None:
         self.screener, self.baseline = load_screener(weights), load_parameters()
+        self._organs: tuple[object, np.ndarray] | None = None
+
+    def organs(self, volume) -> np.ndarray:
+        """The gate's organ labels of ``volume``, segmented once for both methods."""
+        if self._organs is None or self._organs[0] is not volume:
+            self._organs = (volume, gate_organs(volume))
+        return self._organs[1]
 
     def scores(self, method: str, volume) -> tuple[np.ndarray, float, float]:
         if method == "screener":
-            organs = gate_organs(volume)
-            return score_volume(self.screener, volume.hu, volume.spacing, organs), self.screener.calibration.voxel_threshold, self.screener.study_threshold
-        lung = np.isin(segment_baseline(volume).labels, (LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT))
+            return score_volume(self.screener, volume.hu, volume.spacing, self.organs(volume)), self.screener.calibration.voxel_threshold, self.screener.study_threshold
+        lung = np.isin(self.organs(volume), LUNG_LABELS)  # the lungs the screen stage is given
+        if not lung.any():  # a slab too short for the gate: its threshold lung mask
+            lung = np.isin(segment_baseline(volume).labels, (LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT))
         return anomaly_scores(volume.hu, lung, volume.spacing, self.baseline), self.baseline.voxel_threshold, self.baseline.study_threshold
 
 
