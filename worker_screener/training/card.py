@@ -18,10 +18,12 @@ LIMITS = """\
   calibration and the voxel's HU appended to the descriptor each stayed at 0.52 on validation, so the
   descriptor is the bottleneck: its 24 dimensions have an effective rank of 7.4 (six carry 94 % of the
   variance), and even a *supervised* probe on it tells lesion from normal voxels of unseen validation
-  phantoms worse (AUROC 0.55–0.65, gradient boosting) than the voxel's HU alone (0.74–0.76). Next steps:
-  stop the descriptor's collapse (VICReg's variance and covariance terms on the descriptor itself, not only
-  on the projector), train it much longer (v1: 40 CPU minutes) and on a GPU, then a condition model on
-  masked context instead of organ groups and a heavier-tailed density (normalizing flow).
+  phantoms worse (AUROC 0.55–0.65, gradient boosting) than the voxel's HU alone (0.74–0.76). Adding
+  VICReg's variance and covariance terms on the descriptor itself (25 CPU minutes from scratch) removed the
+  collapse (effective rank 23.7) but not the probe's verdict (0.51–0.60), so it was not adopted. Next steps:
+  train far longer and on a GPU (v1: 40 CPU minutes), sample matched voxels so that rare tissue is not
+  drowned by common tissue, then a condition model on masked context instead of organ groups and a
+  heavier-tailed density (normalizing flow).
 - Trained on synthetic phantoms and a handful of real scans (all listed above); no real normal whole-thorax
   CT was available, so "normal" is mostly the phantom generator's idea of normal. Expect more false
   positives on real scans with anatomy or devices the phantoms lack (pacemakers, lines, implants, scoliosis,
