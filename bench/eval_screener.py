@@ -25,19 +25,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from shared.anatomy import LUNG_ANY, label_names, label_of
+from shared.anatomy import label_names
 from shared.realdata.catalogue import available_cases
 from worker_gate.backend import BUILTIN
-from worker_gate.lungmask import LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT, segment_baseline
+from worker_gate.lungmask import segment_baseline
 from worker_localizer.findings import locate_findings, study_score
-from worker_screener.baseline import anomaly_scores, load_parameters
+from worker_screener.baseline import anomaly_scores, load_parameters, lung_mask
 from worker_screener.model.checkpoint import WEIGHTS_DIR, load_screener
 from worker_screener.model.inference import score_volume
 from worker_screener.training.card import write_model_card
 from worker_screener.training.corpus import EVALUATION_SEEDS, split_phantom
 
 OUT = Path(__file__).resolve().parent / "out" / "eval"
-LUNG_LABELS = [label_of(name) for name in LUNG_ANY]
 TUMOUR_CASES = ("lungdx_A0001_kernelL", "nsclc_pat1", "nsclc_pat2", "nsclc_pat3", "nsclc_pat4", "pyradiomics_lung1", "pyradiomics_lung2")
 NORMAL_LUNG_CASES = ("ricord_covid_negative_1", "ricord_covid_negative_2", "ricord_covid_negative_3", "ricord_covid_negative_4",
                      "ricord_covid_negative_5", "totalseg_cta_thorax")
@@ -60,9 +59,9 @@ class Methods:
     def scores(self, method: str, volume) -> tuple[np.ndarray, float, float]:
         if method == "screener":
             return score_volume(self.screener, volume.hu, volume.spacing, self.organs(volume)), self.screener.calibration.voxel_threshold, self.screener.study_threshold
-        lung = np.isin(self.organs(volume), LUNG_LABELS)  # the lungs the screen stage is given
+        lung = lung_mask(self.organs(volume))  # the lungs the screen stage is given
         if not lung.any():  # a slab too short for the gate: its threshold lung mask
-            lung = np.isin(segment_baseline(volume).labels, (LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT))
+            lung = lung_mask(segment_baseline(volume).labels)
         return anomaly_scores(volume.hu, lung, volume.spacing, self.baseline), self.baseline.voxel_threshold, self.baseline.study_threshold
 
 
@@ -90,7 +89,7 @@ def synthetic(methods: Methods, studies: int, log) -> dict:
         phantom = split_phantom(seed, index=index - half, normal=index < half)
         volume, lesion = phantom.volume, phantom.lesion_mask > 0
         body = volume.hu > -500  # coarse body for voxel sampling; lesions are inside it or in the lungs
-        lung = np.isin(phantom.labels, LUNG_LABELS)
+        lung = lung_mask(phantom.labels)
         row = {"seed": seed, "pathologies": phantom.params.pathologies}
         for method in METHODS:
             scores, voxel_thr, study_thr = methods.scores(method, volume)
@@ -128,7 +127,7 @@ def real(methods: Methods, log) -> list[dict]:
         for method in METHODS:
             scores, voxel_thr, study_thr = methods.scores(method, volume)
             if name == "totalseg_cta_thorax":  # its aorta is abnormal: judge the lungs only
-                lung = np.isin(segment_baseline(volume).labels, (LABEL_LUNG_LEFT, LABEL_LUNG_RIGHT))
+                lung = lung_mask(segment_baseline(volume).labels)
                 scores = np.where(lung, scores, 0.0).astype(np.float32)
             findings, mask = findings_of(scores, labels, volume, voxel_thr)
             score = study_score(findings, affine=volume.affine)

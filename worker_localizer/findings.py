@@ -18,6 +18,8 @@ from shared.report import Finding, MillimetreBox, VoxelBox
 
 MIN_FINDING_MM3 = 30.0
 """Smaller components are noise at the baseline's resolution (a 4 mm sphere is 34 mm^3)."""
+CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)
+"""Voxels sharing a face, an edge or a corner belong to one finding (26-connectivity)."""
 OUTSIDE_ORGANS = "outside_organs"
 MAX_FINDINGS = 255
 """Findings reported (highest score_sum first), so their label mask fits ``uint8``; a map with more
@@ -49,7 +51,7 @@ def locate_findings(
     if crop is None:
         return [], mask
     # Labelling is the stage's costliest step; the anomalous voxels' box is a fraction of the volume.
-    components, _ = ndimage.label(above[crop], structure=np.ones((3, 3, 3), dtype=bool))
+    components, _ = ndimage.label(above[crop], structure=CONNECTIVITY)
     del above
     voxel_mm3 = float(abs(np.linalg.det(affine[:3, :3])))
     located = []

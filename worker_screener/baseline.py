@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from shared.anatomy import LUNG_ANY, label_of
 from shared.report import ModelInfo
 
 PARAMETERS_PATH = Path(__file__).with_name("baseline_hu_zscore.json")
 MODEL_NAME = "baseline-hu-zscore"
+_LUNG_LABELS = np.array([label_of(name) for name in LUNG_ANY], dtype=np.uint8)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ def load_parameters(path: Path = PARAMETERS_PATH) -> BaselineParameters:
     values = json.loads(raw)
     fields = {name: values[name] for name in BaselineParameters.__dataclass_fields__ if name != "checksum"}
     return BaselineParameters(**fields, checksum=hashlib.sha256(raw).hexdigest())
+
+
+def lung_mask(labels: np.ndarray) -> np.ndarray:
+    """The lungs the baseline scores: every voxel of a lung or lobe label of the gate's organ map."""
+    return np.isin(labels, _LUNG_LABELS)
 
 
 def local_lung_mean(hu: np.ndarray, lung: np.ndarray, spacing: tuple[float, float, float], kernel_mm: float) -> np.ndarray:

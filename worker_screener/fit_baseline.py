@@ -3,8 +3,8 @@
     python -m worker_screener.fit_baseline [--out PATH]
 
 1. Normal phantoms (:data:`TRAINING_SEEDS`, no pathology, two grid sizes so the statistics are not
-   tied to one voxel size, both with pixels the gate accepts: coarser studies never reach the screener) are segmented by the default gate (built-in organs), whose lungs the
-   screen stage is given at inference.
+   tied to one voxel size, both with pixels the gate accepts: coarser studies never reach the screener)
+   are segmented by the default gate (built-in organs), whose lungs the screen stage is given.
 2. ``lung_mean_hu`` / ``lung_std_hu``: mean and standard deviation of the local lung mean of the
    clipped HU (see :mod:`worker_screener.baseline`) over every lung voxel of every phantom.
 3. ``z_reference``: :data:`NO_FINDING_MARGIN` times the highest *no-finding level* of the training
@@ -12,9 +12,9 @@
    :data:`~worker_localizer.findings.MIN_FINDING_MM3` — so no training normal has a finding, with room
    to spare; the calibrated score is ``voxel_threshold`` (0.7) exactly there. (A voxel quantile, as in
    version 1, leaves by construction a few findings in most normal studies.)
-4. ``study_threshold``: the baseline localizer's study score (score-weighted finding volume, ml) on
-   each training phantom; the threshold is :data:`STUDY_MARGIN` times the largest, and at least
-   :data:`MIN_STUDY_THRESHOLD_ML`, so every training normal is called normal with room to spare.
+4. ``study_threshold``: :data:`STUDY_THRESHOLD_ML`. By step 3 no training normal has a finding, so
+   its study score (score-weighted finding volume, ml) is 0 and any finding of a few voxels' weight
+   makes the verdict.
 
 :data:`HELD_OUT_SEEDS` (never fitted on) report how many unseen normals still get a finding.
 Evaluation seeds (tests, ``make eval``) overlap neither.
@@ -23,7 +23,6 @@ Evaluation seeds (tests, ``make eval``) overlap neither.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
@@ -31,12 +30,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from shared.anatomy import LUNG_ANY, label_of
 from shared.dicom.volume import Volume
 from shared.phantoms import generate_phantom
 from worker_gate.backend import BUILTIN
-from worker_localizer.findings import MIN_FINDING_MM3, extract_findings, study_score
-from worker_screener.baseline import PARAMETERS_PATH, BaselineParameters, anomaly_scores, local_lung_mean, lung_zscores
+from worker_localizer.findings import CONNECTIVITY, MIN_FINDING_MM3
+from worker_screener.baseline import PARAMETERS_PATH, BaselineParameters, local_lung_mean, lung_mask, lung_zscores
 
 TRAINING_SEEDS: tuple[int, ...] = tuple(range(900_001, 900_031))
 HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(930_001, 930_016))
@@ -45,25 +43,22 @@ KERNEL_MM = 16.0
 CLIP_HU_MAX = -300.0
 NO_FINDING_MARGIN = 1.05
 VOXEL_THRESHOLD = 0.7
-STUDY_MARGIN = 1.5
-MIN_STUDY_THRESHOLD_ML = 0.05
+STUDY_THRESHOLD_ML = 0.05
 VERSION = "2"
-LUNG_LABELS = [label_of(name) for name in LUNG_ANY]
-_CONNECTIVITY = np.ones((3, 3, 3), dtype=bool)  # the localizer's 26-connected components
 
 
 def gate_lungs(volume: Volume) -> np.ndarray:
     """The lungs the screen stage is given: the default gate's organ labels."""
-    return np.isin(BUILTIN.segment(volume).labels, LUNG_LABELS)
+    return lung_mask(BUILTIN.segment(volume).labels)
 
 
 def no_finding_level(z: np.ndarray, spacing: tuple[float, float, float], *, tolerance: float = 1e-3) -> float:
-    """The lowest ``z`` level above which no 26-connected component reaches :data:`MIN_FINDING_MM3` (bisection)."""
+    """The lowest ``z`` level above which no component (the localizer's connectivity) reaches :data:`MIN_FINDING_MM3` (bisection)."""
     voxel_mm3 = float(np.prod(spacing))
     low, high = 0.0, float(z.max()) + tolerance
     while high - low > tolerance:
         level = (low + high) / 2
-        components, count = ndimage.label(z >= level, structure=_CONNECTIVITY)
+        components, count = ndimage.label(z >= level, structure=CONNECTIVITY)
         largest = np.bincount(components.ravel())[1:].max(initial=0) * voxel_mm3
         low, high = (level, high) if largest >= MIN_FINDING_MM3 else (low, level)
     return high
@@ -109,7 +104,7 @@ def fit(*, seeds: tuple[int, ...] = TRAINING_SEEDS, shapes: tuple[tuple[int, int
         "no_finding_margin": NO_FINDING_MARGIN,
         "z_reference": round(z_reference, 4),
         "voxel_threshold": VOXEL_THRESHOLD,
-        "study_threshold": round(max(STUDY_MARGIN * _largest_study_score(cases, provisional, z_reference), MIN_STUDY_THRESHOLD_ML), 4),
+        "study_threshold": STUDY_THRESHOLD_ML,
         "score_unit": "ml",
         "fitted_on": {
             "generator": "shared.phantoms.generate_phantom (normal, no pathology)",
@@ -117,7 +112,6 @@ def fit(*, seeds: tuple[int, ...] = TRAINING_SEEDS, shapes: tuple[tuple[int, int
             "shapes": [list(shape) for shape in shapes],
             "lung_voxels": int(values.size),
             "no_finding_levels": training_levels,
-            "study_margin": STUDY_MARGIN,
             "command": "python -m worker_screener.fit_baseline",
         },
         "held_out": {
@@ -126,19 +120,6 @@ def fit(*, seeds: tuple[int, ...] = TRAINING_SEEDS, shapes: tuple[tuple[int, int
             "normals_with_a_finding": sum(level > z_reference for level in held_out_levels.values()),
         },
     }
-
-
-def _largest_study_score(cases: list[tuple[int, Volume, np.ndarray]], provisional: BaselineParameters, z_reference: float) -> float:
-    # zero by construction of z_reference; kept as the rule's floor should the rule change
-    parameters = dataclasses.replace(provisional, z_reference=z_reference)
-    scores = []
-    for _, volume, lung in cases:
-        findings = extract_findings(
-            scores=anomaly_scores(volume.hu, lung, volume.spacing, parameters), labels=lung.astype(np.uint8), names={1: "lung"},
-            affine=volume.affine, sop_instance_uids=[], voxel_threshold=VOXEL_THRESHOLD,
-        )
-        scores.append(study_score(findings, affine=volume.affine))
-    return max(scores)
 
 
 def main() -> None:

@@ -8,16 +8,12 @@ under the run's ``anomaly`` key and returns its thresholds; no queue, no DB.
 
 from __future__ import annotations
 
-import numpy as np
-
-from shared.anatomy import LUNG_ANY, label_of
 from shared.config import get_settings
 from shared.contracts import RunArtifacts, ScreenRequest, ScreenResult
 from shared.pipeline.artifacts import AnomalyMap, get_label_map, get_volume, put_anomaly_map
 from shared.storage.base import ObjectStore
 
 SCREENERS = ("dense-vicreg", "baseline")
-LUNG_LABELS = np.array([label_of(name) for name in LUNG_ANY], dtype=np.uint8)
 
 
 class ScreenerUnavailable(RuntimeError):
@@ -30,10 +26,10 @@ def run_screener(*, store: ObjectStore, request: ScreenRequest) -> ScreenResult:
     volume = get_volume(store, request.volume_key)
     key = RunArtifacts.for_run(request.run_id).anomaly
     if chosen == "baseline":
-        from worker_screener.baseline import anomaly_scores, load_parameters
+        from worker_screener.baseline import anomaly_scores, load_parameters, lung_mask
 
         parameters = load_parameters()
-        lung = np.isin(get_label_map(store, request.organs_key).labels, LUNG_LABELS)
+        lung = lung_mask(get_label_map(store, request.organs_key).labels)
         scores = anomaly_scores(volume.hu, lung, volume.spacing, parameters)
         model, voxel_threshold = parameters.model, parameters.voxel_threshold
         study_threshold, unit = parameters.study_threshold, parameters.score_unit

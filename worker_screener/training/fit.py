@@ -7,7 +7,7 @@
 3. Calibration landmarks from the validation normals' body NLL; the reference quantile is chosen among
    :data:`REFERENCE_QUANTILES` by validation study-level AUROC (ties: the strictest), and the study
    threshold is :data:`STUDY_MARGIN` times the highest validation-normal study score (at least
-   :data:`MIN_STUDY_THRESHOLD_ML`), the way the HU baseline's is set.
+   :data:`MIN_STUDY_THRESHOLD_ML`).
 """
 
 from __future__ import annotations
