@@ -132,12 +132,12 @@ class IngestedInstance(NamedTuple):
 
 
 def ingest_instance(
-    *, session: Session | Connection, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None,
+    *, db: Session | Connection, store: ObjectStore, name: str, data: bytes | Path, source: str, now: datetime | None = None,
     sha256: str | None = None,
 ) -> IngestedInstance:
-    """Store one received DICOM object (C-STORE, STOW-RS) and record it in the transaction of ``session``.
+    """Store one received DICOM object (C-STORE, STOW-RS) and record it in the transaction of ``db``.
 
-    ``session`` is an ORM session or, as the intake passes it, a Connection: then an ORM session is only
+    ``db`` is an ORM session or, as the intake passes it, a Connection: then an ORM session is only
     made for a series' first instance, whose rows come from the whole header.
 
     Raises :class:`~shared.dicom.errors.LoadError` when the object cannot be parsed or lacks valid
@@ -153,7 +153,7 @@ def ingest_instance(
     identity = _identity(name, data)
     _check_uids(identity)
     # The transaction's connection, without the ORM's per-statement work.
-    connection = session.connection() if isinstance(session, Session) else session
+    connection = db.connection() if isinstance(db, Session) else db
     sql = index_statements(connection.dialect)
     found = sql.known_instance.run(connection, {
         "study_uid": identity.study_instance_uid, "series_uid": identity.series_instance_uid,
@@ -163,7 +163,7 @@ def ingest_instance(
         series_pk, prefix, new = found[0], found[1], found[3] is None
     else:  # the series' first instance (or its study still lacks a patient): its rows need the whole header
         instance = identity if isinstance(identity, DicomInstance) else read_instance(name, data)
-        series_pk, prefix, new = _first_instance_rows(session, instance, source=source)
+        series_pk, prefix, new = _first_instance_rows(db, instance, source=source)
     if not new:
         return IngestedInstance(series_pk, new=False)
     info = _put_instance(store, prefix, identity.sop_instance_uid, data, sha256=sha256)

@@ -26,8 +26,8 @@ def session(tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_instances_arriving_one_by_one_build_one_series_stored_once(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     store = LocalStore(tmp_path / "objects")
     paths = write_series(tmp_path / "ct", n_slices=3)
-    results = [ingest_instance(session=session, store=store, name=p.name, data=p, source="cstore") for p in paths]
-    repeat = ingest_instance(session=session, store=store, name="again", data=paths[0].read_bytes(), source="cstore")
+    results = [ingest_instance(db=session, store=store, name=p.name, data=p, source="cstore") for p in paths]
+    repeat = ingest_instance(db=session, store=store, name="again", data=paths[0].read_bytes(), source="cstore")
     session.commit()
 
     assert [result.new for result in results] == [True, True, True] and repeat.new is False
@@ -43,6 +43,6 @@ def test_instances_arriving_one_by_one_build_one_series_stored_once(session, tmp
 def test_an_object_whose_uid_could_escape_its_folder_is_refused(session, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = write_series(tmp_path / "ct", n_slices=1, SOPInstanceUID="1.2.3/../../evil")[0]
     with pytest.raises(LoadError) as refused:
-        ingest_instance(session=session, store=LocalStore(tmp_path / "objects"), name="x", data=path, source="cstore")
+        ingest_instance(db=session, store=LocalStore(tmp_path / "objects"), name="x", data=path, source="cstore")
     assert refused.value.reason is Reason.NOT_DICOM
     assert not list((tmp_path / "objects").rglob("*.dcm"))

@@ -19,8 +19,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.dimse.commands import Status
@@ -71,7 +71,7 @@ class InstanceIntake:
                 # A connection, not an ORM session, for the per-instance statements: committed when this
                 # block ends, i.e. after the object is stored and before the status goes back.
                 with self._engine.begin() as connection:
-                    ingested = ingest_instance(session=connection, store=self._store, name=name, data=data,
+                    ingested = ingest_instance(db=connection, store=self._store, name=name, data=data,
                                                source=self._source, sha256=sha256)
                 return Receipt(Status.SUCCESS, series_id=ingested.series_id, new=ingested.new,
                                expected_reached=ingested.expected_reached)
@@ -107,7 +107,7 @@ class InstanceIntake:
                 scratch = LocalStore(Path(tmp) / "objects", fsync=False)
                 with self._engine.connect() as connection:
                     try:
-                        ingest_instance(session=connection, store=scratch, name="warm-up", data=path.read_bytes(),
+                        ingest_instance(db=connection, store=scratch, name="warm-up", data=path.read_bytes(),
                                         source=self._source)
                     finally:
                         connection.rollback()
