@@ -17,7 +17,7 @@ from scipy import ndimage
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.anatomy import LEFT_LUNG, RIGHT_LUNG, label_of
-from shared.config import Settings
+from shared.config import Settings, get_settings
 from shared.contracts import STAGES
 from shared.db.models import TERMINAL_STATES, AnalysisRun, Series, Study
 from shared.dicom.volume import Volume
@@ -34,6 +34,7 @@ TEST_MAX_PIXEL_MM = "4.0"
 """The gate refuses pixels coarser than 1.5 mm; these phantoms' are ~2.9 mm (their field of view is
 ~460 mm), so pipeline tests, in this process and in the workers they start, allow coarser ones."""
 os.environ.setdefault("CTRIAGE_GATE_MAX_PIXEL_MM", TEST_MAX_PIXEL_MM)
+get_settings.cache_clear()  # a test module imported before this one may have read the settings already
 
 
 def phantom(*, seed: int, pathologies: Iterable[str] = (), shape: tuple[int, int, int] = SMALL_SHAPE):  # type: ignore[no-untyped-def]
