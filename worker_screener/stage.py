@@ -1,7 +1,7 @@
 """The screen stage: score every voxel of the gate's volume and store the calibrated anomaly map.
 
-``CTRIAGE_SCREENER`` picks the model: ``dense-vicreg`` (default; the learned screener shipped in
-``worker_screener/weights``, see its MODEL_CARD.md) or ``baseline`` (the HU z-score yardstick).
+``CTRIAGE_SCREENER`` picks the model: ``baseline`` (default; the HU z-score yardstick) or ``dense-vicreg``
+(the learned screener shipped in ``worker_screener/weights``, see its MODEL_CARD.md).
 Pure: reads the volume and organ label map from the store, writes the anomaly map on the volume grid
 under the run's ``anomaly`` key and returns its thresholds; no queue, no DB.
 """
