@@ -11,15 +11,18 @@ from sklearn.mixture import GaussianMixture
 from shared.phantoms import generate_phantom
 from worker_screener.model.calibration import Calibration
 from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
+from worker_screener.model.condition import ConditionConfig, checkerboard, context_nll, mixture_nll
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
 from worker_screener.model.network import DescriptorConfig
 from worker_screener.model.preprocess import MODEL_SPACING, prepare, to_volume_grid
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
 from worker_screener.training.corpus import EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS
+from worker_screener.training.condition import train_condition
 from worker_screener.training.descriptor import train_descriptor
 
 SMALL = DescriptorConfig(descriptor_dim=8, channels=(4, 8, 16, 16), projector_dim=16)
+SMALL_CONDITION = ConditionConfig(channels=(4, 8, 16, 16))
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +104,26 @@ def test_conditional_density_judges_each_voxel_against_its_own_organ_group():
     assert torch.allclose(restored.nll(soft_like, torch.tensor([1])), in_lung)
 
 
+def test_checkerboard_colours_partition_the_grid_into_blocks():
+    shape, block = (10, 20, 30), (4, 8, 8)
+    first, second = checkerboard(shape, block, phase=0), checkerboard(shape, block, phase=1)
+    assert not (first & second).any() and (first | second).all()
+    assert first[:4, :8, :8].all() and not first[4:8, :8, :8].any() and not first[:4, 8:16, :8].any()
+    shifted = checkerboard(shape, block, offset=(1, 0, 0), phase=0)
+    assert shifted[:3, :8, :8].all() and not shifted[3, 0, 0]
+
+
+@pytest.mark.parametrize("components", [1, 3])
+def test_mixture_nll_is_the_gaussian_mixture_log_density(components):
+    logits, mean, log_var = (torch.randn(2, components, 4, 4, 4) for _ in range(3))
+    target = torch.randn(2, 1, 4, 4, 4)
+    mixture = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(logits=logits.movedim(1, -1)),
+        torch.distributions.Normal(mean.movedim(1, -1), (0.5 * log_var.movedim(1, -1)).exp()))
+    expected = -mixture.log_prob(target[:, 0])[:, None]
+    assert torch.allclose(mixture_nll(torch.cat([logits, mean, log_var], dim=1), target), expected, atol=1e-5)
+
+
 def test_calibration_maps_the_reference_quantile_to_the_threshold():
     nll = np.random.default_rng(0).gamma(2.0, 1.0, 100_000)
     calibration = Calibration.fit(nll, reference_quantile=0.999)
@@ -118,14 +141,21 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
     assert summary["steps"] == 4 and np.isfinite(summary["final_loss"])
     descriptors = np.random.default_rng(0).normal(size=(6000, SMALL.descriptor_dim))
     density = ConditionalDensity.fit(descriptors, np.repeat([0, 1, 2], 2000), components=2)
+    condition, condition_summary = train_condition([prepared], minutes=5, max_steps=3, device=torch.device("cpu"),
+                                                   config=SMALL_CONDITION, log=lambda _: None)
+    assert condition_summary["steps"] == 3 and np.isfinite(condition_summary["final_loss"])
     calibration = Calibration(nll_median=1.0, nll_reference=5.0, reference_quantile=0.999)
-    path = save_screener(folder=tmp_path, network=network, density=density, calibration=calibration,
-                         study_threshold=1.5, version="test", metadata={"purpose": "test"})
+    path = save_screener(folder=tmp_path, network=network, density=density, condition=condition, terms=("descriptor", "context"),
+                         calibration=calibration, study_threshold=1.5, version="test", metadata={"purpose": "test"})
     loaded = load_screener(tmp_path, "cpu")
     assert loaded.checksum == loaded.model.checksum and loaded.study_threshold == 1.5
+    assert loaded.terms == ("descriptor", "context") and loaded.condition.config == SMALL_CONDITION
     image = torch.from_numpy(prepared.image[:32, :64, :64].copy())[None, None]
     with torch.inference_mode():
         assert torch.allclose(loaded.network(image), network.eval()(image), atol=1e-5)
+    context = context_nll(loaded.condition, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64))
+    assert context.shape == (32, 64, 64) and torch.isfinite(context).all()
+    assert torch.allclose(context, context_nll(condition, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64)))
     load_screener.cache_clear()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

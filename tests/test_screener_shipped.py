@@ -32,16 +32,27 @@ def test_shipped_weights_are_small_versioned_and_documented(screener):
     assert screener.calibration.voxel_threshold == 0.7 and screener.study_threshold > 0
 
 
-def test_a_mass_in_an_unseen_phantom_ranks_above_normal_lung(screener):
-    """What v1 reliably does (its model card has the rest): lesion voxels rank above normal lung; it does
-    not yet lift them over the calibrated 0.7, which is why the HU baseline stays the default screener."""
-    phantom = generate_phantom(seed=UNSEEN_SEED, shape=(96, 224, 224), pathologies=("mass",))
+def _score_unseen(screener, pathology: str):
+    phantom = generate_phantom(seed=UNSEEN_SEED, shape=(96, 224, 224), pathologies=(pathology,))
     volume, lesion = phantom.volume, phantom.lesion_mask > 0
     scores = score_volume(screener, volume.hu, volume.spacing, BUILTIN.segment(volume).labels)
     assert scores.shape == volume.hu.shape and 0.0 <= scores.min() and scores.max() <= 1.0
-    lung = np.isin(phantom.labels, [1, 2, 3, 4, 5]) & ~lesion
-    truth = np.r_[np.ones(lesion.sum()), np.zeros(lung.sum())]
-    assert roc_auc_score(truth, np.r_[scores[lesion], scores[lung]]) > 0.65  # v1 measures 0.73 here
-    assert np.median(scores[lesion]) > 2 * np.median(scores[lung])
-    assert (scores >= screener.calibration.voxel_threshold).mean() < 0.01
     assert scores[0, 0, 0] == 0.0  # air outside the body is never scored
+    normal = ((volume.hu > -500) | np.isin(phantom.labels, [1, 2, 3, 4, 5])) & ~lesion
+    return scores, lesion, normal
+
+
+def test_a_mass_in_an_unseen_phantom_gets_voxels_over_threshold_that_normal_tissue_rarely_gets(screener):
+    """What v2 reliably does (its model card has the rest): the mass has voxels over the calibrated 0.7,
+    at many times the rate of the normal body around it, which stays rare (measured 4 % against 0.12 %)."""
+    scores, lesion, normal = _score_unseen(screener, "mass")
+    threshold = screener.calibration.voxel_threshold
+    in_lesion, elsewhere = (scores[lesion] >= threshold).mean(), (scores[normal] >= threshold).mean()
+    assert scores[lesion].max() >= threshold
+    assert in_lesion > 10 * elsewhere and elsewhere < 0.005
+
+
+def test_a_solid_nodule_in_an_unseen_phantom_ranks_above_the_rest_of_the_body(screener):
+    scores, lesion, normal = _score_unseen(screener, "solid_nodule")
+    truth = np.r_[np.ones(lesion.sum()), np.zeros(normal.sum())]
+    assert roc_auc_score(truth, np.r_[scores[lesion], scores[normal]]) > 0.85  # v2 measures 0.95 here

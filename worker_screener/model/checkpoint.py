@@ -16,6 +16,7 @@ import torch
 
 from shared.report import ModelInfo
 from worker_screener.model.calibration import Calibration
+from worker_screener.model.condition import ConditionConfig, ConditionNet
 from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
 
@@ -30,10 +31,14 @@ class ModelIntegrityError(RuntimeError):
 
 @dataclass
 class Screener:
-    """A loaded screener: descriptor network (eval mode, on ``device``), density and calibration."""
+    """A loaded screener: descriptor network (eval mode, on ``device``), density, condition network and
+    calibration. ``terms`` names what the voxel NLL sums: ``descriptor`` (the density of the descriptor given
+    the organ group) and/or ``context`` (the condition model's NLL of the local intensity)."""
 
     network: DescriptorNet
     density: ConditionalDensity
+    condition: ConditionNet | None
+    terms: tuple[str, ...]
     calibration: Calibration
     study_threshold: float
     score_unit: str
@@ -49,16 +54,18 @@ class Screener:
 
 
 def save_screener(
-    *, folder: Path, network: DescriptorNet, density: ConditionalDensity, calibration: Calibration,
-    study_threshold: float, version: str, metadata: dict,
+    *, folder: Path, network: DescriptorNet, density: ConditionalDensity, condition: ConditionNet | None,
+    terms: tuple[str, ...], calibration: Calibration, study_threshold: float, version: str, metadata: dict,
 ) -> Path:
     """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{MODEL_NAME}-v{version}.pt"
     torch.save({
-        "format": 2, "version": version, "config": network.config.as_dict(),
+        "format": 3, "version": version, "config": network.config.as_dict(),
         "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
-        "density": density.state(), "calibration": calibration.as_dict(),
+        "density": density.state(), "terms": list(terms), "calibration": calibration.as_dict(),
+        "condition_config": None if condition is None else condition.config.as_dict(),
+        "condition": None if condition is None else {k: v.detach().cpu() for k, v in condition.state_dict().items()},
         "study_threshold": float(study_threshold), "score_unit": "ml", "metadata": json.dumps(metadata),
     }, path)
     manifest = {"name": MODEL_NAME, "version": version, "file": path.name, "sha256": _sha256(path),
@@ -86,8 +93,14 @@ def load_screener(folder: Path = WEIGHTS_DIR, device: str | None = None) -> Scre
     network = DescriptorNet(config)
     network.load_state_dict(state["network"])
     network.eval().to(chosen)
+    condition = None
+    if state.get("condition") is not None:
+        condition = ConditionNet(ConditionConfig.from_dict(state["condition_config"]))
+        condition.load_state_dict(state["condition"])
+        condition.eval().to(chosen)
     return Screener(
-        network=network, density=ConditionalDensity.from_state(state["density"]).to(chosen),
+        network=network, density=ConditionalDensity.from_state(state["density"]).to(chosen), condition=condition,
+        terms=tuple(state.get("terms", ("descriptor",))),
         calibration=Calibration(**state["calibration"]), study_threshold=state["study_threshold"],
         score_unit=state["score_unit"], version=str(state["version"]), checksum=digest, device=chosen,
         metadata=json.loads(state["metadata"]),

@@ -1,5 +1,6 @@
-"""Score a whole volume: preprocessing, sliding-window descriptors with Gaussian blending, density NLL
-given the organ group (from the gate's label map), calibration, and the map back on the input grid."""
+"""Score a whole volume: preprocessing; the voxel NLL, the sum of the screener's terms (the density NLL of
+sliding-window descriptors given the organ group from the gate's label map, and/or the condition model's
+NLL of the local intensity given the masked context); calibration; the map back on the input grid."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from worker_screener.model.checkpoint import Screener
+from worker_screener.model.condition import context_nll
 from worker_screener.model.context import groups_on_model_grid
 from worker_screener.model.network import DescriptorNet
 from worker_screener.model.preprocess import PreparedVolume, prepare, to_volume_grid
@@ -28,10 +30,17 @@ def describe(network: DescriptorNet, image: np.ndarray, *, device: torch.device)
 @torch.inference_mode()
 def voxel_nll(screener: Screener, prepared: PreparedVolume, groups: np.ndarray) -> np.ndarray:
     """NLL ``(Z, Y, X)`` on the model grid given each voxel's organ group; body voxels only (``nan`` outside)."""
-    descriptors = describe(screener.network, prepared.image, device=screener.device)
     body = torch.from_numpy(prepared.body).to(screener.device)
+    total = torch.zeros(int(body.sum()), dtype=torch.float32, device=screener.device)
+    if "descriptor" in screener.terms:
+        descriptors = describe(screener.network, prepared.image, device=screener.device)
+        total += screener.density.nll(descriptors[:, body].T, torch.from_numpy(groups).to(screener.device)[body])
+        del descriptors
+    if "context" in screener.terms:
+        assert screener.condition is not None, "a context term needs the condition network"
+        total += context_nll(screener.condition, prepared.image, device=screener.device)[body]
     nll = torch.full(prepared.body.shape, float("nan"), dtype=torch.float32, device=screener.device)
-    nll[body] = screener.density.nll(descriptors[:, body].T, torch.from_numpy(groups).to(screener.device)[body])
+    nll[body] = total
     return nll.cpu().numpy()
 
 

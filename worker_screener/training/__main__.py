@@ -1,9 +1,11 @@
 """Train the screener from scratch and write the shipped weights, manifest and model card.
 
-    python -m worker_screener.training [--minutes 60] [--out worker_screener/weights] [--device auto]
+    python -m worker_screener.training [--minutes 60] [--condition-minutes 30] [--out worker_screener/weights] [--device auto]
 
 Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICReg for ``--minutes``
-(:mod:`.descriptor`), fit and choose the density and calibrate on validation (:mod:`.fit`), save.
+(:mod:`.descriptor`), train the condition model on normal phantoms for ``--condition-minutes``
+(:mod:`.condition`), fit and choose the density and the NLL terms and calibrate on validation
+(:mod:`.fit`), save.
 On this project's 2-core CI-class CPU the default budget keeps the whole run under two hours; on a GPU
 the same code runs with ``--device cuda``.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 import torch
 
 from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, save_screener
+from worker_screener.model.condition import ConditionConfig, ConditionNet
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
 from worker_screener.model.preprocess import MODEL_SPACING
 from worker_screener.model.views import VIEW_SIZE
@@ -26,8 +29,9 @@ from worker_screener.training.card import write_model_card
 from worker_screener.training.corpus import (
     EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS, real_cases, real_example, training_phantoms, validation_phantoms,
 )
+from worker_screener.training.condition import train_condition
 from worker_screener.training.descriptor import train_descriptor
-from worker_screener.training.fit import calibrate, choose_density, pooled_descriptors
+from worker_screener.training.fit import calibrate, choose_density, choose_terms, pooled_descriptors
 
 
 def main() -> None:
@@ -41,6 +45,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--descriptor", type=Path, default=None,
                         help="skip descriptor training: load this network state (written by an earlier run)")
+    parser.add_argument("--condition-minutes", type=float, default=30.0, help="condition model training budget")
+    parser.add_argument("--condition", type=Path, default=None,
+                        help="skip condition training: load this network state (written by an earlier run)")
     parser.add_argument("--workdir", type=Path, default=Path(".data/train"), help="intermediate files")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
@@ -71,14 +78,29 @@ def main() -> None:
         torch.save({"config": network.config.as_dict(), "network": network.state_dict(), "training": training},
                    args.workdir / "descriptor.pt")
     network.to(device)
+    normals = [e.prepared for e in examples if e.density_mask is not None]
+    if args.condition is not None:
+        saved = torch.load(args.condition, map_location="cpu", weights_only=False)
+        condition, condition_training = ConditionNet(ConditionConfig.from_dict(saved["config"])), saved["training"]
+        condition.load_state_dict(saved["network"])
+        condition.eval()
+        log(f"condition model loaded from {args.condition}")
+    else:
+        condition, condition_training = train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
+                                                        max_steps=args.max_steps, log=log)
+        torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": condition_training},
+                   args.workdir / "condition.pt")
+    condition.to(device)
     descriptors, groups = pooled_descriptors(network, examples, device=device)
     log(f"{len(descriptors)} normal-tissue descriptors pooled")
     density_name, density, nll_maps, density_table = choose_density(network, descriptors, groups, validation, device=device, log=log)
+    terms, nll_maps, terms_table = choose_terms(nll_maps, condition, validation, device=device, log=log)
     calibration, study_threshold, validation_figures = calibrate(nll_maps, validation, log=log)
-    log(f"kept {density_name}; study threshold {study_threshold:.3f} ml")
+    log(f"kept {density_name}, voxel NLL {' + '.join(terms)}; study threshold {study_threshold:.3f} ml")
 
     metadata = {
         "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
+        "terms": list(terms), "terms_validation_auroc": terms_table, "condition_training": condition_training,
         "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,
         "training": training, "model_spacing_mm": MODEL_SPACING, "view_size": VIEW_SIZE, "device": str(device),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__,
@@ -86,9 +108,10 @@ def main() -> None:
                   "evaluation (never used here)": [EVALUATION_SEEDS[0], EVALUATION_SEEDS[-1]]},
         "real_scans": [c.id for c in cases], "density_descriptors": int(len(descriptors)),
         "total_minutes": round((time.monotonic() - started) / 60, 1),
-        "command": f"python -m worker_screener.training --minutes {args.minutes:g}",
+        "command": f"python -m worker_screener.training --minutes {args.minutes:g} --condition-minutes {args.condition_minutes:g}",
     }
-    path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), calibration=calibration,
+    path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),
+                         terms=terms, calibration=calibration,
                          study_threshold=study_threshold, version=args.version, metadata=metadata)
     (args.out / "training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
     write_model_card(args.out, metadata)

@@ -4,7 +4,10 @@
    pooled with stride :data:`POOL_STRIDE` as in the paper, at most :data:`MAX_DESCRIPTORS`.
 2. Each candidate in :data:`DENSITY_CANDIDATES` is fitted; the one with the best voxel AUROC inside the
    body on the validation phantoms is kept.
-3. Calibration landmarks from the validation normals' body NLL; the reference quantile is chosen among
+3. The voxel NLL is the sum of a choice of terms (:data:`TERM_CANDIDATES`): the descriptor density's NLL,
+   the condition model's context NLL, or both (their joint NLL if independent); the choice with the best
+   validation voxel AUROC is kept.
+4. Calibration landmarks from the validation normals' body NLL; the reference quantile is chosen among
    :data:`REFERENCE_QUANTILES` by validation study-level AUROC (ties: the strictest), and the study
    threshold is :data:`STUDY_MARGIN` times the highest validation-normal study score (at least
    :data:`MIN_STUDY_THRESHOLD_ML`).
@@ -21,6 +24,7 @@ from sklearn.metrics import roc_auc_score
 from shared.anatomy import ORGANS
 from worker_localizer.findings import extract_findings, study_score
 from worker_screener.model.calibration import Calibration
+from worker_screener.model.condition import ConditionNet, context_nll
 from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.inference import describe
 from worker_screener.model.network import DescriptorNet
@@ -33,6 +37,7 @@ DENSITY_CANDIDATES: tuple[tuple[str, int], ...] = (("per-organ-group gmm-4", 4),
 """An experiment on the validation set (descriptor of v1) ruled out one density for the whole body:
 voxel AUROC 0.58 (diagonal Gaussian) / 0.54 (GMM-4) against 0.63 / 0.62 conditioned on organ group,
 and inside the lungs 0.51 / 0.48 against 0.72 / 0.80."""
+TERM_CANDIDATES: tuple[tuple[str, ...], ...] = (("descriptor",), ("context",), ("descriptor", "context"))
 REFERENCE_QUANTILES = (0.999, 0.9995, 0.9999)
 STUDY_MARGIN = 1.25
 MIN_STUDY_THRESHOLD_ML = 0.05
@@ -124,6 +129,30 @@ def choose_density(
             best = (auroc, name, density, nll)
     assert best is not None
     return best[1], best[2], best[3], table
+
+
+def choose_terms(
+    descriptor_nll: Sequence[np.ndarray], condition: ConditionNet, cases: Sequence[ValidationCase], *,
+    device: torch.device, log: Callable[[str], None] = print,
+) -> tuple[tuple[str, ...], list[np.ndarray], dict[str, float]]:
+    """Keep the :data:`TERM_CANDIDATES` entry with the best validation voxel AUROC. Returns it, its NLL maps
+    and every candidate's AUROC."""
+    context = []
+    for case in cases:
+        nll = context_nll(condition, case.prepared.image, device=device).cpu().numpy()
+        context.append(np.where(case.prepared.body, nll, np.nan).astype(np.float32))
+    parts = {"descriptor": list(descriptor_nll), "context": context}
+    lesion = [not case.normal for case in cases]
+    best, table = None, {}
+    for terms in TERM_CANDIDATES:
+        maps = [sum(parts[term][i] for term in terms) for i in range(len(cases))]
+        auroc = voxel_auroc([m for m, keep in zip(maps, lesion) if keep], [c for c, keep in zip(cases, lesion) if keep])
+        table[" + ".join(terms)] = round(auroc, 4)
+        log(f"voxel NLL {' + '.join(terms)}: validation voxel AUROC {auroc:.4f}")
+        if best is None or auroc > best[0]:
+            best = (auroc, terms, maps)
+    assert best is not None
+    return best[1], best[2], table
 
 
 def calibrate(nll_maps: Sequence[np.ndarray], cases: Sequence[ValidationCase], *, log: Callable[[str], None] = print) -> tuple[Calibration, float, dict]:
