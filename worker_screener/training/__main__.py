@@ -108,7 +108,8 @@ def main() -> None:
                   "evaluation (never used here)": [EVALUATION_SEEDS[0], EVALUATION_SEEDS[-1]]},
         "real_scans": [c.id for c in cases], "density_descriptors": int(len(descriptors)),
         "total_minutes": round((time.monotonic() - started) / 60, 1),
-        "command": f"python -m worker_screener.training --minutes {args.minutes:g} --condition-minutes {args.condition_minutes:g}",
+        "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
+                   + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}"),
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),
                          terms=terms, calibration=calibration,
