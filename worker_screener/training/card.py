@@ -31,6 +31,9 @@ LIMITS = """\
   every other real scan is an evaluation case, may share its patient, or carries unlabelled disease) as a
   quarter of the crops, and crops past the slab ends. Validation study AUROC fell to 0.52 and the share of
   RICORD-negative voxels above the normal 0.999 quantile did not fall (12–13 % against 9–11 %).
+  A floor on the predicted standard deviation (10–50 HU, applied at inference to v2) left the clean real
+  apex scan's share of unusual body voxels at 5–8 % (7.6 % without) while validation voxel AUROC fell to
+  0.62: v2 is not merely over-confident on real tissue, it expects the wrong intensity there.
 - Next steps: real normal chest CT for the condition model (none here beyond one 98 mm apex slab), longer
   training on a GPU (v2: 25 CPU minutes), and a study score that weighs compact findings above diffuse
   ones.
