@@ -25,9 +25,10 @@ data: install
 
 ## System tools the tests and benchmarks drive as real peers: dcmtk (storescu, echoscu, storescp) as the
 ## PACS. Installed with apt-get only when missing and we are root; otherwise their tests skip, saying why.
+## (pynetdicom's same-named scripts in an activated .venv do not count: shared/dicom/tools.py.)
 system-deps:
 	@missing=""; \
-	command -v storescu >/dev/null 2>&1 || missing="dcmtk"; \
+	$(BIN)/python -c "from shared.dicom.tools import dcmtk_tool as t; raise SystemExit(t('storescu') is None)" 2>/dev/null || missing="dcmtk"; \
 	{ command -v Orthanc >/dev/null 2>&1 || [ -x /usr/sbin/Orthanc ]; } || missing="$$missing orthanc"; \
 	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	if [ -n "$$missing" ]; then \

@@ -30,6 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.dicom.tools import dcmtk_tool
+
 TARGET_RATIO = 0.6  # of dcmtk's throughput
 AE_TITLE, CALLING_AE = "CTRIAGE", "BENCH"
 
@@ -79,7 +81,7 @@ def storescu(port: int, folder: Path) -> float:
     """Seconds ``storescu`` takes to push every file in ``folder`` over one association."""
     started = time.perf_counter()
     result = subprocess.run(
-        ["storescu", "-aet", CALLING_AE, "-aec", AE_TITLE, "+sd", "127.0.0.1", str(port), str(folder)],
+        [dcmtk_tool("storescu") or "storescu", "-aet", CALLING_AE, "-aec", AE_TITLE, "+sd", "127.0.0.1", str(port), str(folder)],
         env={**os.environ, "TCP_NODELAY": "1"}, capture_output=True, text=True, timeout=600, check=False,
     )
     seconds = time.perf_counter() - started
@@ -96,7 +98,7 @@ def time_storescp(series: Series, workdir: Path) -> tuple[float, None]:
     out.mkdir()
     port = free_port()
     process = subprocess.Popen(
-        ["storescp", "-aet", AE_TITLE, "-od", str(out), str(port)],
+        [dcmtk_tool("storescp") or "storescp", "-aet", AE_TITLE, "-od", str(out), str(port)],
         env={**os.environ, "TCP_NODELAY": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slices", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv or [])
-    if shutil.which("storescu") is None or shutil.which("storescp") is None:
+    if dcmtk_tool("storescu") is None or dcmtk_tool("storescp") is None:
         print("dcmtk (storescu, storescp) not on PATH: `apt-get install dcmtk`; section skipped")
         return
     with tempfile.TemporaryDirectory(prefix="bench-dimse-") as tmp:

@@ -6,7 +6,6 @@ Imported by ``tests/test_dimse_*.py`` and ``tests/test_completeness.py`` (``from
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from sqlalchemy import create_engine, func, pool, select
 from gateway.dimse.launcher import ReceiverProcess, free_port
 from shared.db.migrate import upgrade_database
 from shared.db.models import AnalysisRun, Instance, Series, Study
+from shared.dicom.tools import dcmtk_tool
 from shared.dicom.writer import write_ct_series
 from shared.phantoms import generate_phantom
 
@@ -29,7 +29,7 @@ PACS_AE = "PACS1"
 
 def require_dcmtk() -> None:
     """Skip, saying why, when dcmtk's tools are not installed (``make test`` installs them)."""
-    missing = [tool for tool in ("storescu", "echoscu") if shutil.which(tool) is None]
+    missing = [tool for tool in ("storescu", "echoscu") if dcmtk_tool(tool) is None]
     if missing:
         pytest.skip(f"dcmtk is not installed ({', '.join(missing)} missing): `apt-get install dcmtk` or `make system-deps`")
 
@@ -63,7 +63,7 @@ def storescu(
     port: int, *paths: Path, calling: str = PACS_AE, called: str = AE_TITLE, options: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """dcmtk's ``storescu`` sending ``paths`` (files or folders) over one association; ``-nh``: go on after a failure."""
-    command = ["storescu", "-v", "-nh", "-aet", calling, "-aec", called, *options, "+sd", "127.0.0.1", str(port)]
+    command = [dcmtk_tool("storescu") or "storescu", "-v", "-nh", "-aet", calling, "-aec", called, *options, "+sd", "127.0.0.1", str(port)]
     return subprocess.run(
         [*command, *map(str, paths)], capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "TCP_NODELAY": "1"},

@@ -22,6 +22,7 @@ from pydicom import dcmread
 from pipeline_testkit import Processes, settings_env
 from servers import free_port
 from shared.config import Settings
+from shared.dicom.tools import dcmtk_tool
 
 ADMIN_KEY = "ctr_export-admin-key-0123456789abcdefghijklmn"
 SEG, SR_3D, SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.7"
@@ -41,10 +42,11 @@ def wait_for_port(port: int, *, timeout: float = 20.0) -> None:
 @contextmanager
 def storescp(out: Path, port: int, ae_title: str = "HOSPITALPACS") -> Iterator[Path]:
     """dcmtk's storescp on ``port`` (any calling AE) writing what it receives to ``out``."""
-    if shutil.which("storescp") is None:
+    program = dcmtk_tool("storescp")
+    if program is None:
         pytest.skip("dcmtk storescp not on PATH: `apt-get install dcmtk` or `make system-deps`")
     out.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(["storescp", "-aet", ae_title, "-od", str(out), str(port)],
+    process = subprocess.Popen([program, "-aet", ae_title, "-od", str(out), str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)

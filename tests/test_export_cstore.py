@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import socket
 import subprocess
 import time
@@ -16,6 +15,7 @@ from pydicom import dcmread
 
 from gateway.dimse.launcher import free_port
 from shared.config import Settings
+from shared.dicom.tools import dcmtk_tool
 from shared.dicom.volume import Volume
 from shared.dicom.writer import write_ct_series
 from shared.export.artifacts import exported_artifact_keys
@@ -28,11 +28,12 @@ PACS_AE = "HOSPITALPACS"
 @pytest.fixture
 def pacs(tmp_path: Path) -> Iterator[tuple[CStoreDestination, Path]]:
     """dcmtk's storescp on a free port, accepting any calling AE; yields its destination and output folder."""
-    if shutil.which("storescp") is None:
+    program = dcmtk_tool("storescp")
+    if program is None:
         pytest.skip("dcmtk storescp not on PATH (apt-get install dcmtk)")
     out, port = tmp_path / "pacs", free_port()
     out.mkdir()
-    process = subprocess.Popen(["storescp", "-aet", PACS_AE, "-od", str(out), str(port)],
+    process = subprocess.Popen([program, "-aet", PACS_AE, "-od", str(out), str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 20
