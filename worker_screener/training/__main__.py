@@ -16,9 +16,11 @@ import argparse
 import json
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, save_screener
 from worker_screener.model.condition import ConditionConfig, ConditionNet
@@ -66,30 +68,16 @@ def main() -> None:
     log(f"{len(validation)} validation phantoms prepared")
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if args.descriptor is not None:
-        saved = torch.load(args.descriptor, map_location="cpu", weights_only=False)
-        network, training = DescriptorNet(DescriptorConfig(**saved["config"])), saved["training"]
-        network.load_state_dict(saved["network"])
-        network.eval()
-        log(f"descriptor loaded from {args.descriptor}")
-    else:
-        network, training = train_descriptor([e.prepared for e in examples], minutes=args.minutes, device=device,
-                                             seed=args.seed, max_steps=args.max_steps, log=log)
-        torch.save({"config": network.config.as_dict(), "network": network.state_dict(), "training": training},
-                   args.workdir / "descriptor.pt")
+    network, training = _load_or_train(
+        args.descriptor, build=lambda config: DescriptorNet(DescriptorConfig(**config)), save_to=args.workdir / "descriptor.pt", log=log,
+        train=lambda: train_descriptor([e.prepared for e in examples], minutes=args.minutes, device=device, seed=args.seed,
+                                       max_steps=args.max_steps, log=log))
     network.to(device)
     normals = [e.prepared for e in examples if e.density_mask is not None]
-    if args.condition is not None:
-        saved = torch.load(args.condition, map_location="cpu", weights_only=False)
-        condition, condition_training = ConditionNet(ConditionConfig.from_dict(saved["config"])), saved["training"]
-        condition.load_state_dict(saved["network"])
-        condition.eval()
-        log(f"condition model loaded from {args.condition}")
-    else:
-        condition, condition_training = train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
-                                                        max_steps=args.max_steps, log=log)
-        torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": condition_training},
-                   args.workdir / "condition.pt")
+    condition, condition_training = _load_or_train(
+        args.condition, build=lambda config: ConditionNet(ConditionConfig.from_dict(config)), save_to=args.workdir / "condition.pt", log=log,
+        train=lambda: train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
+                                      max_steps=args.max_steps, log=log))
     condition.to(device)
     descriptors, groups = pooled_descriptors(network, examples, device=device)
     log(f"{len(descriptors)} normal-tissue descriptors pooled")
@@ -117,6 +105,20 @@ def main() -> None:
     (args.out / "training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
     write_model_card(args.out, metadata)
     log(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB), manifest and model card")
+
+
+def _load_or_train(saved: Path | None, *, build: Callable[[dict], nn.Module], train: Callable[[], tuple[nn.Module, dict]],
+                   save_to: Path, log: Callable[[str], None]) -> tuple[nn.Module, dict]:
+    """The network and training summary in ``saved`` (written by an earlier run), or new ones, trained and saved to ``save_to``."""
+    if saved is not None:
+        state = torch.load(saved, map_location="cpu", weights_only=False)
+        network = build(state["config"])
+        network.load_state_dict(state["network"])
+        log(f"{type(network).__name__} loaded from {saved}")
+        return network.eval(), state["training"]
+    network, training = train()
+    torch.save({"config": network.config.as_dict(), "network": network.state_dict(), "training": training}, save_to)
+    return network, training
 
 
 if __name__ == "__main__":

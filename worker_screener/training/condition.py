@@ -8,8 +8,6 @@ the model must learn what normal anatomy predicts, never what a lesion looks lik
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -17,6 +15,7 @@ import torch
 
 from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, local_intensity, masked_input, mixture_nll
 from worker_screener.model.preprocess import PreparedVolume
+from worker_screener.training.budget import TrainingBudget
 
 CROP: tuple[int, int, int] = (48, 96, 128)
 """Training crop (Z, Y, X) on the model grid: 120 x 192 x 256 mm of context."""
@@ -32,12 +31,9 @@ def train_condition(
     rng = np.random.default_rng(seed)
     network = ConditionNet(config).to(device)
     optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
-    budget, started, step, history = minutes * 60.0, time.monotonic(), 0, []
+    budget, history = TrainingBudget(optimiser, learning_rate=learning_rate, minutes=minutes, max_steps=max_steps), []
     network.train()
-    while (elapsed := time.monotonic() - started) < budget and (max_steps is None or step < max_steps):
-        fraction = elapsed / budget if max_steps is None else step / max_steps
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0)))
+    for elapsed in budget:
         crops = [_random_crop(volumes[int(rng.integers(len(volumes)))], rng, config) for _ in range(batch)]
         image, body, hidden = (torch.from_numpy(np.stack(part))[:, None].to(device) for part in zip(*crops))
         nll = mixture_nll(network(masked_input(image, hidden)), local_intensity(image))
@@ -46,12 +42,11 @@ def train_condition(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
         optimiser.step()
-        step += 1
         history.append(loss.item())
-        if step % 100 == 0:
-            log(f"condition step {step} {elapsed / 60:.1f} min loss {np.mean(history[-100:]):.3f}")
+        if len(history) % 100 == 0:
+            log(f"condition step {len(history)} {elapsed:.1f} min loss {np.mean(history[-100:]):.3f}")
     network.eval().cpu()
-    summary = {"steps": step, "minutes": round((time.monotonic() - started) / 60, 1), "batch": batch, "crop": CROP,
+    summary = {"steps": budget.steps, "minutes": round(budget.minutes, 1), "batch": batch, "crop": CROP,
                "learning_rate": learning_rate, "seed": seed, "config": config.as_dict(), "volumes": len(volumes),
                "final_loss": round(float(np.mean(history[-100:])), 4) if history else None}
     return network, summary

@@ -8,8 +8,6 @@ cosine over the *time* budget, so a short budget still ends annealed.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,6 +17,7 @@ from worker_screener.model.network import DescriptorConfig, DescriptorNet, Proje
 from worker_screener.model.preprocess import PreparedVolume
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import augment, gather_first, gather_second, matched_voxels, render_view, sample_views
+from worker_screener.training.budget import TrainingBudget
 
 
 def train_descriptor(
@@ -35,12 +34,9 @@ def train_descriptor(
     network, projector = DescriptorNet(config).to(device), Projector(config).to(device)
     parameters = list(network.parameters()) + list(projector.parameters())
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate, weight_decay=1e-4)
-    budget, started, step, history = minutes * 60.0, time.monotonic(), 0, []
+    budget, history = TrainingBudget(optimiser, learning_rate=learning_rate, minutes=minutes, max_steps=max_steps), []
     network.train()
-    while (elapsed := time.monotonic() - started) < budget and (max_steps is None or step < max_steps):
-        fraction = elapsed / budget if max_steps is None else step / max_steps
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * min(fraction, 1.0)))
+    for elapsed in budget:
         chosen = rng.choice(len(volumes), size=pairs, replace=len(volumes) < pairs)
         views, layout = [], []
         for index in chosen:
@@ -58,13 +54,12 @@ def train_descriptor(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 5.0)
         optimiser.step()
-        step += 1
         history.append(loss.item())
-        if step % 25 == 0:
-            log(f"step {step} {elapsed / 60:.1f} min loss {np.mean(history[-25:]):.3f} "
+        if len(history) % 25 == 0:
+            log(f"step {len(history)} {elapsed:.1f} min loss {np.mean(history[-25:]):.3f} "
                 f"(inv {terms['inv']:.3f} var {terms['var']:.3f} cov {terms['cov']:.3f})")
     network.eval().cpu()
-    summary = {"steps": step, "minutes": round((time.monotonic() - started) / 60, 1), "pairs_per_step": pairs,
+    summary = {"steps": budget.steps, "minutes": round(budget.minutes, 1), "pairs_per_step": pairs,
                "matched_voxels_per_pair": matches, "learning_rate": learning_rate, "seed": seed,
                "final_loss": round(float(np.mean(history[-50:])), 4) if history else None}
     return network, summary
