@@ -96,9 +96,9 @@ def mixture_nll(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.device,
-                window: tuple[int, int, int] = (64, 128, 128)) -> torch.Tensor:
-    """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context."""
+def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.device, window: tuple[int, int, int]) -> torch.Tensor:
+    """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context,
+    the network run in sliding ``window`` s."""
     tensor = torch.from_numpy(image)[None, None].to(device)
     target = local_intensity(tensor)
     nll = torch.zeros_like(tensor)

@@ -38,7 +38,7 @@ def voxel_nll(screener: Screener, prepared: PreparedVolume, groups: np.ndarray) 
         del descriptors
     if "context" in screener.terms:
         assert screener.condition is not None, "a context term needs the condition network"
-        total += context_nll(screener.condition, prepared.image, device=screener.device)[body]
+        total += context_nll(screener.condition, prepared.image, device=screener.device, window=WINDOW)[body]
     nll = torch.full(prepared.body.shape, float("nan"), dtype=torch.float32, device=screener.device)
     nll[body] = total
     return nll.cpu().numpy()

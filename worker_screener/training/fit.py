@@ -26,7 +26,7 @@ from worker_localizer.findings import extract_findings, study_score
 from worker_screener.model.calibration import Calibration
 from worker_screener.model.condition import ConditionNet, context_nll
 from worker_screener.model.density import ConditionalDensity
-from worker_screener.model.inference import describe
+from worker_screener.model.inference import WINDOW, describe
 from worker_screener.model.network import DescriptorNet
 from worker_screener.model.preprocess import to_volume_grid
 from worker_screener.training.corpus import Example, ValidationCase
@@ -139,7 +139,7 @@ def choose_terms(
     and every candidate's AUROC."""
     context = []
     for case in cases:
-        nll = context_nll(condition, case.prepared.image, device=device).cpu().numpy()
+        nll = context_nll(condition, case.prepared.image, device=device, window=WINDOW).cpu().numpy()
         context.append(np.where(case.prepared.body, nll, np.nan).astype(np.float32))
     parts = {"descriptor": list(descriptor_nll), "context": context}
     lesion = [not case.normal for case in cases]
