@@ -3,6 +3,8 @@ short training run — each checked against an independent reference (sklearn, p
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from sklearn.mixture import GaussianMixture
 from shared.phantoms import generate_phantom
 from worker_screener.model.calibration import Calibration
 from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
-from worker_screener.model.condition import ConditionConfig, checkerboard, context_nll, mixture_nll
+from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, context_nll, mixture_nll
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
 from worker_screener.model.network import DescriptorConfig
 from worker_screener.model.preprocess import MODEL_SPACING, prepare, to_volume_grid
@@ -111,6 +113,24 @@ def test_checkerboard_colours_partition_the_grid_into_blocks():
     assert first[:4, :8, :8].all() and not first[4:8, :8, :8].any() and not first[:4, 8:16, :8].any()
     shifted = checkerboard(shape, block, offset=(1, 0, 0), phase=0)
     assert shifted[:3, :8, :8].all() and not shifted[3, 0, 0]
+
+
+def test_context_nll_averages_the_passes_of_every_scoring_offset(prepared_phantom):
+    torch.manual_seed(0)
+    _, prepared = prepared_phantom
+    z, y, x = (n // 2 for n in prepared.image.shape)
+    image = prepared.image[z - 8:z + 8, y - 16:y + 16, x - 16:x + 16].copy()
+    shifted = ConditionNet(ConditionConfig(channels=(4, 8, 16, 16), block=(4, 8, 8), scoring_offsets=((0, 0, 0), (2, 4, 4)))).eval()
+
+    def single(offset):
+        network = ConditionNet(dataclasses.replace(shifted.config, scoring_offsets=(offset,))).eval()
+        network.load_state_dict(shifted.state_dict())
+        return context_nll(network, image, device=torch.device("cpu"), window=(16, 32, 32))
+
+    both = context_nll(shifted, image, device=torch.device("cpu"), window=(16, 32, 32))
+    first, second = single((0, 0, 0)), single((2, 4, 4))
+    assert not torch.allclose(first, second)  # the shift hides different voxels with different contexts
+    assert torch.allclose(both, (first + second) / 2, atol=1e-5)
 
 
 @pytest.mark.parametrize("components", [1, 3])

@@ -3,15 +3,18 @@
 Screener (Goncharov et al., arXiv 2502.08321) conditions its density on a *condition model*: the same
 kind of UNet, fed block-masked images, so that it encodes anatomical context rather than the voxel's own
 appearance. Here the condition model predicts, for every voxel of a masked block, a Gaussian mixture
-(:attr:`ConditionConfig.components`; one Gaussian in the shipped v2) over the voxel's *local intensity*
+(:attr:`ConditionConfig.components`; one Gaussian in the shipped model) over the voxel's *local intensity*
 (the 3x3x3 mean of the windowed image on the model grid), and the voxel's anomaly evidence is its
 negative log-likelihood: soft tissue where the context expects aerated lung, fluid where it expects lung
 base, a node where it expects mediastinal fat. No organ labels are needed, so the score does not
 inherit the gate's segmentation errors.
 
-At inference every voxel is hidden exactly once: two passes with complementary checkerboards of
-:attr:`ConditionConfig.block` blocks (``(Z, Y, X)`` voxels of the model grid), each voxel scored in the
-pass that hid it.
+At inference, for each of :attr:`ConditionConfig.scoring_offsets`, two passes with complementary
+checkerboards of :attr:`ConditionConfig.block` blocks (``(Z, Y, X)`` voxels of the model grid) hide every
+voxel exactly once; a voxel's NLL is the mean, over the offsets, of its NLL in the pass that hid it.
+Shifting the second checkerboard by half a block puts every voxel once near a block's edge (where the
+context is close) and once near its middle, which evens out the block pattern a single checkerboard
+leaves in the map.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class ConditionConfig:
     block: tuple[int, int, int] = (8, 16, 16)
     """Masked block at inference (20 x 32 x 32 mm on the model grid): larger than a nodule."""
     training_blocks: tuple[tuple[int, int, int], ...] = ((6, 12, 12), (8, 16, 16), (12, 24, 24))
+    scoring_offsets: tuple[tuple[int, int, int], ...] = ((0, 0, 0), (4, 8, 8))
+    """Checkerboard offsets (voxels) of the inference passes, two passes each. On the validation phantoms
+    (v2's network) adding the half-block shift raised study AUROC from 0.735 to 0.770 and voxel AUROC from
+    0.644 to 0.661 (body) and 0.467 to 0.521 (lungs), for twice the network passes (2.96 s to 4.40 s on the 512x512x300 bench)."""
 
     def as_dict(self) -> dict:
         """Plain values for the checkpoint."""
@@ -97,14 +104,16 @@ def mixture_nll(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.device, window: tuple[int, int, int]) -> torch.Tensor:
-    """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context,
-    the network run in sliding ``window`` s."""
+    """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context
+    (mean over the config's scoring offsets), the network run in sliding ``window`` s."""
     tensor = torch.from_numpy(image)[None, None].to(device)
     target = local_intensity(tensor)
-    nll = torch.zeros_like(tensor)
-    for phase in (0, 1):
-        hidden = torch.from_numpy(checkerboard(image.shape, network.config.block, phase=phase))[None, None].to(device)
-        prediction = sliding_window_inference(masked_input(tensor, hidden), roi_size=window, sw_batch_size=1,
-                                              predictor=network, overlap=0.25, mode="gaussian", sw_device=device, device=device)
-        nll = torch.where(hidden, mixture_nll(prediction, target), nll)
-    return nll[0, 0]
+    total = torch.zeros_like(tensor)
+    offsets = network.config.scoring_offsets
+    for offset in offsets:
+        for phase in (0, 1):
+            hidden = torch.from_numpy(checkerboard(image.shape, network.config.block, offset=offset, phase=phase))[None, None].to(device)
+            prediction = sliding_window_inference(masked_input(tensor, hidden), roi_size=window, sw_batch_size=1,
+                                                  predictor=network, overlap=0.25, mode="gaussian", sw_device=device, device=device)
+            total += torch.where(hidden, mixture_nll(prediction, target), 0.0)
+    return total[0, 0] / len(offsets)

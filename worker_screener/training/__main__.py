@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--version", default="1")
+    parser.add_argument("--version", default="3", help="version label of the written weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--descriptor", type=Path, default=None,
                         help="skip descriptor training: load this network state (written by an earlier run)")
@@ -89,6 +89,7 @@ def main() -> None:
     metadata = {
         "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
         "terms": list(terms), "terms_validation_auroc": terms_table, "condition_training": condition_training,
+        "scoring_offsets": condition.config.scoring_offsets,
         "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,
         "training": training, "model_spacing_mm": MODEL_SPACING, "view_size": VIEW_SIZE, "device": str(device),
         "machine": f"{platform.machine()} {torch.get_num_threads()} threads", "torch": torch.__version__,
@@ -96,6 +97,7 @@ def main() -> None:
                   "evaluation (never used here)": [EVALUATION_SEEDS[0], EVALUATION_SEEDS[-1]]},
         "real_scans": [c.id for c in cases], "density_descriptors": int(len(descriptors)),
         "total_minutes": round((time.monotonic() - started) / 60, 1),
+        **{f"{part}_from": f"loaded from {path}, trained by an earlier run" for part, path in (("descriptor", args.descriptor), ("condition", args.condition)) if path},
         "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
                    + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}"),
     }
