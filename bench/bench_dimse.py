@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.dicom.tools import dcmtk_tool
+from shared.dicom.tools import dcmtk_program, dcmtk_tool
 
 TARGET_RATIO = 0.6  # of dcmtk's throughput
 AE_TITLE, CALLING_AE = "CTRIAGE", "BENCH"
@@ -81,7 +81,7 @@ def storescu(port: int, folder: Path) -> float:
     """Seconds ``storescu`` takes to push every file in ``folder`` over one association."""
     started = time.perf_counter()
     result = subprocess.run(
-        [dcmtk_tool("storescu") or "storescu", "-aet", CALLING_AE, "-aec", AE_TITLE, "+sd", "127.0.0.1", str(port), str(folder)],
+        [dcmtk_program("storescu"), "-aet", CALLING_AE, "-aec", AE_TITLE, "+sd", "127.0.0.1", str(port), str(folder)],
         env={**os.environ, "TCP_NODELAY": "1"}, capture_output=True, text=True, timeout=600, check=False,
     )
     seconds = time.perf_counter() - started
@@ -98,7 +98,7 @@ def time_storescp(series: Series, workdir: Path) -> tuple[float, None]:
     out.mkdir()
     port = free_port()
     process = subprocess.Popen(
-        [dcmtk_tool("storescp") or "storescp", "-aet", AE_TITLE, "-od", str(out), str(port)],
+        [dcmtk_program("storescp"), "-aet", AE_TITLE, "-od", str(out), str(port)],
         env={**os.environ, "TCP_NODELAY": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, func, pool, select
 from gateway.dimse.launcher import ReceiverProcess, free_port
 from shared.db.migrate import upgrade_database
 from shared.db.models import AnalysisRun, Instance, Series, Study
-from shared.dicom.tools import dcmtk_tool
+from shared.dicom.tools import dcmtk_program, dcmtk_tool
 from shared.dicom.writer import write_ct_series
 from shared.phantoms import generate_phantom
 
@@ -63,7 +63,7 @@ def storescu(
     port: int, *paths: Path, calling: str = PACS_AE, called: str = AE_TITLE, options: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     """dcmtk's ``storescu`` sending ``paths`` (files or folders) over one association; ``-nh``: go on after a failure."""
-    command = [dcmtk_tool("storescu") or "storescu", "-v", "-nh", "-aet", calling, "-aec", called, *options, "+sd", "127.0.0.1", str(port)]
+    command = [dcmtk_program("storescu"), "-v", "-nh", "-aet", calling, "-aec", called, *options, "+sd", "127.0.0.1", str(port)]
     return subprocess.run(
         [*command, *map(str, paths)], capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "TCP_NODELAY": "1"},

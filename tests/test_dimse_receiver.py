@@ -28,7 +28,7 @@ from dimse_testkit import (
 from pydicom.uid import JPEG2000Lossless, generate_uid
 
 from gateway.dimse.launcher import ReceiverProcess
-from shared.dicom.tools import dcmtk_tool
+from shared.dicom.tools import dcmtk_program
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def stored_object(tmp_path: Path, key: str) -> Path:
 
 
 def test_echoscu_is_answered(receiver: ReceiverProcess) -> None:
-    result = subprocess.run([dcmtk_tool("echoscu") or "echoscu", "-aet", PACS_AE, "-aec", AE_TITLE, "127.0.0.1", str(receiver.port)],
+    result = subprocess.run([dcmtk_program("echoscu"), "-aet", PACS_AE, "-aec", AE_TITLE, "127.0.0.1", str(receiver.port)],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
 

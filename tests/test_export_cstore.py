@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import io
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from export_testkit import storescp
 from pydicom import dcmread
 
 from gateway.dimse.launcher import free_port
 from shared.config import Settings
-from shared.dicom.tools import dcmtk_tool
 from shared.dicom.volume import Volume
 from shared.dicom.writer import write_ct_series
 from shared.export.artifacts import exported_artifact_keys
@@ -28,24 +26,9 @@ PACS_AE = "HOSPITALPACS"
 @pytest.fixture
 def pacs(tmp_path: Path) -> Iterator[tuple[CStoreDestination, Path]]:
     """dcmtk's storescp on a free port, accepting any calling AE; yields its destination and output folder."""
-    program = dcmtk_tool("storescp")
-    if program is None:
-        pytest.skip("dcmtk storescp not on PATH (apt-get install dcmtk)")
-    out, port = tmp_path / "pacs", free_port()
-    out.mkdir()
-    process = subprocess.Popen([program, "-aet", PACS_AE, "-od", str(out), str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+    port = free_port()
+    with storescp(tmp_path / "pacs", port, PACS_AE) as out:
         yield CStoreDestination(PACS_AE, "127.0.0.1", port), out
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def dicom_objects(folder: Path, n: int) -> list[bytes]:

@@ -20,6 +20,14 @@ def dcmtk_tool(name: str) -> str | None:
     return None
 
 
+def dcmtk_program(name: str) -> str:
+    """Path of dcmtk's ``name``, for callers that have already checked it is installed (see :func:`dcmtk_tool`)."""
+    found = dcmtk_tool(name)
+    if found is None:
+        raise FileNotFoundError(f"dcmtk's {name} is not installed: `apt-get install dcmtk` or `make system-deps`")
+    return found
+
+
 def _is_python_script(path: Path) -> bool:
     with path.open("rb") as stream:
         first_line = stream.readline(256)
