@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 from sklearn.mixture import GaussianMixture
 
 from shared.phantoms import generate_phantom
@@ -17,14 +18,17 @@ from worker_screener.model.condition import ConditionConfig, ConditionNet, check
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
 from worker_screener.model.network import DescriptorConfig
 from worker_screener.model.preprocess import MODEL_SPACING, prepare, to_volume_grid
+from worker_screener.model.synthetic import SyntheticConfig, synthetic_nll
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
 from worker_screener.training.corpus import EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS
 from worker_screener.training.condition import train_condition
 from worker_screener.training.descriptor import train_descriptor
+from worker_screener.training.synthetic import VISIBLE_CHANGE, draw_anomalies, train_synthetic
 
 SMALL = DescriptorConfig(descriptor_dim=8, channels=(4, 8, 16, 16), projector_dim=16)
 SMALL_CONDITION = ConditionConfig(channels=(4, 8, 16, 16))
+SMALL_SYNTHETIC = SyntheticConfig(channels=(4, 8, 16, 16))
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +148,23 @@ def test_mixture_nll_is_the_gaussian_mixture_log_density(components):
     assert torch.allclose(mixture_nll(torch.cat([logits, mean, log_var], dim=1), target), expected, atol=1e-5)
 
 
+def test_drawn_anomalies_change_only_the_body_and_the_target_is_where_they_show(prepared_phantom):
+    _, prepared = prepared_phantom
+    crop = (slice(8, 56), slice(16, 112), slice(0, 128))
+    image, body = prepared.image[crop].copy(), prepared.body[crop]
+    drawn_any = 0
+    for seed in range(12):
+        drawn, target = draw_anomalies(image, body, np.random.default_rng(seed))
+        assert drawn.shape == image.shape and drawn.dtype == np.float32 and 0 <= drawn.min() and drawn.max() <= 1
+        assert np.array_equal(drawn[~body], image[~body]), "an anomaly leaked outside the body"
+        assert not (target & ~body).any()
+        moved = np.abs(ndimage.uniform_filter(drawn, 3) - ndimage.uniform_filter(image, 3))
+        assert (moved[target] > 0).all(), "a target voxel whose neighbourhood did not change"
+        assert not (moved[body & ~ndimage.binary_dilation(target, iterations=4)] > 2 * VISIBLE_CHANGE).any(), "a visible change left out of the target"
+        drawn_any += bool(target.any())
+    assert drawn_any >= 8, "most crops should get at least one visible anomaly"
+
+
 def test_calibration_maps_the_reference_quantile_to_the_threshold():
     nll = np.random.default_rng(0).gamma(2.0, 1.0, 100_000)
     calibration = Calibration.fit(nll, reference_quantile=0.999)
@@ -164,18 +185,26 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
     condition, condition_summary = train_condition([prepared], minutes=5, max_steps=3, device=torch.device("cpu"),
                                                    config=SMALL_CONDITION, log=lambda _: None)
     assert condition_summary["steps"] == 3 and np.isfinite(condition_summary["final_loss"])
+    synthetic, synthetic_summary = train_synthetic([prepared], minutes=5, max_steps=3, device=torch.device("cpu"),
+                                                   config=SMALL_SYNTHETIC, log=lambda _: None)
+    assert synthetic_summary["steps"] == 3 and np.isfinite(synthetic_summary["final_loss"])
     calibration = Calibration(nll_median=1.0, nll_reference=5.0, reference_quantile=0.999)
-    path = save_screener(folder=tmp_path, network=network, density=density, condition=condition, terms=("descriptor", "context"),
-                         calibration=calibration, study_threshold=1.5, version="test", metadata={"purpose": "test"})
+    path = save_screener(folder=tmp_path, network=network, density=density, condition=condition, synthetic=synthetic,
+                         terms=("descriptor", "context"), calibration=calibration, study_threshold=1.5, version="test",
+                         metadata={"purpose": "test"})
     loaded = load_screener(tmp_path, "cpu")
     assert loaded.checksum == loaded.model.checksum and loaded.study_threshold == 1.5
     assert loaded.terms == ("descriptor", "context") and loaded.condition.config == SMALL_CONDITION
+    assert loaded.synthetic.config == SMALL_SYNTHETIC
     image = torch.from_numpy(prepared.image[:32, :64, :64].copy())[None, None]
     with torch.inference_mode():
         assert torch.allclose(loaded.network(image), network.eval()(image), atol=1e-5)
     context = context_nll(loaded.condition, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64))
     assert context.shape == (32, 64, 64) and torch.isfinite(context).all()
     assert torch.allclose(context, context_nll(condition, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64)))
+    evidence = synthetic_nll(loaded.synthetic, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64))
+    assert evidence.shape == (32, 64, 64) and (evidence >= 0).all()
+    assert torch.allclose(evidence, synthetic_nll(synthetic, prepared.image[:32, :64, :64].copy(), device=torch.device("cpu"), window=(32, 64, 64)))
     load_screener.cache_clear()
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

@@ -19,6 +19,7 @@ from worker_screener.model.calibration import Calibration
 from worker_screener.model.condition import ConditionConfig, ConditionNet
 from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
+from worker_screener.model.synthetic import SyntheticConfig, SyntheticNet
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 MANIFEST = "manifest.json"
@@ -33,11 +34,13 @@ class ModelIntegrityError(RuntimeError):
 class Screener:
     """A loaded screener: descriptor network (eval mode, on ``device``), density, condition network and
     calibration. ``terms`` names what the voxel NLL sums: ``descriptor`` (the density of the descriptor given
-    the organ group) and/or ``context`` (the condition model's NLL of the local intensity)."""
+    the organ group), ``context`` (the condition model's NLL of the local intensity) and/or ``synthetic`` (the
+    synthetic-anomaly segmenter's ``-log(1 - p)``)."""
 
     network: DescriptorNet
     density: ConditionalDensity
     condition: ConditionNet | None
+    synthetic: SyntheticNet | None
     terms: tuple[str, ...]
     calibration: Calibration
     study_threshold: float
@@ -55,17 +58,20 @@ class Screener:
 
 def save_screener(
     *, folder: Path, network: DescriptorNet, density: ConditionalDensity, condition: ConditionNet | None,
-    terms: tuple[str, ...], calibration: Calibration, study_threshold: float, version: str, metadata: dict,
+    synthetic: SyntheticNet | None = None, terms: tuple[str, ...], calibration: Calibration, study_threshold: float,
+    version: str, metadata: dict,
 ) -> Path:
     """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{MODEL_NAME}-v{version}.pt"
     torch.save({
         "format": 3, "version": version, "config": network.config.as_dict(),
-        "network": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        "network": _cpu_state(network),
         "density": density.state(), "terms": list(terms), "calibration": calibration.as_dict(),
         "condition_config": None if condition is None else condition.config.as_dict(),
-        "condition": None if condition is None else {k: v.detach().cpu() for k, v in condition.state_dict().items()},
+        "condition": None if condition is None else _cpu_state(condition),
+        "synthetic_config": None if synthetic is None else synthetic.config.as_dict(),
+        "synthetic": None if synthetic is None else _cpu_state(synthetic),
         "study_threshold": float(study_threshold), "score_unit": "ml", "metadata": json.dumps(metadata),
     }, path)
     manifest = {"name": MODEL_NAME, "version": version, "file": path.name, "sha256": _sha256(path),
@@ -98,9 +104,14 @@ def load_screener(folder: Path = WEIGHTS_DIR, device: str | None = None) -> Scre
         condition = ConditionNet(ConditionConfig.from_dict(state["condition_config"]))
         condition.load_state_dict(state["condition"])
         condition.eval().to(chosen)
+    synthetic = None
+    if state.get("synthetic") is not None:
+        synthetic = SyntheticNet(SyntheticConfig.from_dict(state["synthetic_config"]))
+        synthetic.load_state_dict(state["synthetic"])
+        synthetic.eval().to(chosen)
     return Screener(
         network=network, density=ConditionalDensity.from_state(state["density"]).to(chosen), condition=condition,
-        terms=tuple(state.get("terms", ("descriptor",))),
+        synthetic=synthetic, terms=tuple(state.get("terms", ("descriptor",))),
         calibration=Calibration(**state["calibration"]), study_threshold=state["study_threshold"],
         score_unit=state["score_unit"], version=str(state["version"]), checksum=digest, device=chosen,
         metadata=json.loads(state["metadata"]),
@@ -110,3 +121,8 @@ def load_screener(folder: Path = WEIGHTS_DIR, device: str | None = None) -> Scre
 def _sha256(path: Path) -> str:
     with path.open("rb") as stream:
         return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state on the CPU, detached, for the weights file."""
+    return {key: value.detach().cpu() for key, value in module.state_dict().items()}

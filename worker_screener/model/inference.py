@@ -1,6 +1,7 @@
 """Score a whole volume: preprocessing; the voxel NLL, the sum of the screener's terms (the density NLL of
-sliding-window descriptors given the organ group from the gate's label map, and/or the condition model's
-NLL of the local intensity given the masked context); calibration; the map back on the input grid."""
+sliding-window descriptors given the organ group from the gate's label map, the condition model's NLL of
+the local intensity given the masked context, and/or the synthetic-anomaly segmenter's ``-log(1 - p)``);
+calibration; the map back on the input grid."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from worker_screener.model.condition import context_nll
 from worker_screener.model.context import groups_on_model_grid
 from worker_screener.model.network import DescriptorNet
 from worker_screener.model.preprocess import PreparedVolume, prepare, to_volume_grid
+from worker_screener.model.synthetic import synthetic_nll
 
 WINDOW: tuple[int, int, int] = (64, 128, 128)
 OVERLAP = 0.25
@@ -39,6 +41,9 @@ def voxel_nll(screener: Screener, prepared: PreparedVolume, groups: np.ndarray) 
     if "context" in screener.terms:
         assert screener.condition is not None, "a context term needs the condition network"
         total += context_nll(screener.condition, prepared.image, device=screener.device, window=WINDOW)[body]
+    if "synthetic" in screener.terms:
+        assert screener.synthetic is not None, "a synthetic term needs the synthetic-anomaly network"
+        total += synthetic_nll(screener.synthetic, prepared.image, device=screener.device, window=WINDOW)[body]
     nll = torch.full(prepared.body.shape, float("nan"), dtype=torch.float32, device=screener.device)
     nll[body] = total
     return nll.cpu().numpy()

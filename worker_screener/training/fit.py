@@ -5,8 +5,8 @@
 2. Each candidate in :data:`DENSITY_CANDIDATES` is fitted; the one with the best voxel AUROC inside the
    body on the validation phantoms is kept.
 3. The voxel NLL is the sum of a choice of terms (:data:`TERM_CANDIDATES`): the descriptor density's NLL,
-   the condition model's context NLL, or both (their joint NLL if independent); the choice with the best
-   validation voxel AUROC is kept.
+   the condition model's context NLL, the synthetic-anomaly segmenter's ``-log(1 - p)``, or a sum (their
+   joint NLL if independent); the choice with the best validation voxel AUROC is kept.
 4. Calibration landmarks from the validation normals' body NLL; the reference quantile is chosen among
    :data:`REFERENCE_QUANTILES` by validation study-level AUROC (ties: the strictest), and the study
    threshold is :data:`STUDY_MARGIN` times the highest validation-normal study score (at least
@@ -29,6 +29,7 @@ from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.inference import WINDOW, describe
 from worker_screener.model.network import DescriptorNet
 from worker_screener.model.preprocess import to_volume_grid
+from worker_screener.model.synthetic import SyntheticNet, synthetic_nll
 from worker_screener.training.corpus import Example, ValidationCase
 
 POOL_STRIDE = (2, 3, 3)
@@ -37,7 +38,9 @@ DENSITY_CANDIDATES: tuple[tuple[str, int], ...] = (("per-organ-group gmm-4", 4),
 """An experiment on the validation set (descriptor of v1) ruled out one density for the whole body:
 voxel AUROC 0.58 (diagonal Gaussian) / 0.54 (GMM-4) against 0.63 / 0.62 conditioned on organ group,
 and inside the lungs 0.51 / 0.48 against 0.72 / 0.80."""
-TERM_CANDIDATES: tuple[tuple[str, ...], ...] = (("descriptor",), ("context",), ("descriptor", "context"))
+TERM_CANDIDATES: tuple[tuple[str, ...], ...] = (
+    ("descriptor",), ("context",), ("descriptor", "context"), ("synthetic",), ("context", "synthetic"),
+)
 REFERENCE_QUANTILES = (0.999, 0.9995, 0.9999)
 STUDY_MARGIN = 1.25
 MIN_STUDY_THRESHOLD_ML = 0.05
@@ -133,18 +136,19 @@ def choose_density(
 
 def choose_terms(
     descriptor_nll: Sequence[np.ndarray], condition: ConditionNet, cases: Sequence[ValidationCase], *,
-    device: torch.device, log: Callable[[str], None] = print,
+    synthetic: SyntheticNet | None = None, device: torch.device, log: Callable[[str], None] = print,
 ) -> tuple[tuple[str, ...], list[np.ndarray], dict[str, float]]:
-    """Keep the :data:`TERM_CANDIDATES` entry with the best validation voxel AUROC. Returns it, its NLL maps
-    and every candidate's AUROC."""
-    context = []
-    for case in cases:
-        nll = context_nll(condition, case.prepared.image, device=device, window=WINDOW).cpu().numpy()
-        context.append(np.where(case.prepared.body, nll, np.nan).astype(np.float32))
-    parts = {"descriptor": list(descriptor_nll), "context": context}
+    """Keep the :data:`TERM_CANDIDATES` entry (of those whose networks are given) with the best validation voxel
+    AUROC. Returns it, its NLL maps and every candidate's AUROC."""
+    networks = {"context": (condition, context_nll), "synthetic": (synthetic, synthetic_nll)}
+    parts = {"descriptor": list(descriptor_nll)}
+    for term, (network, nll_of) in networks.items():
+        if network is not None:
+            parts[term] = [np.where(case.prepared.body, nll_of(network, case.prepared.image, device=device, window=WINDOW).cpu().numpy(),
+                                    np.nan).astype(np.float32) for case in cases]
     lesion = [not case.normal for case in cases]
     best, table = None, {}
-    for terms in TERM_CANDIDATES:
+    for terms in (candidate for candidate in TERM_CANDIDATES if set(candidate) <= set(parts)):
         maps = [sum(parts[term][i] for term in terms) for i in range(len(cases))]
         auroc = voxel_auroc([m for m, keep in zip(maps, lesion) if keep], [c for c, keep in zip(cases, lesion) if keep])
         table[" + ".join(terms)] = round(auroc, 4)
