@@ -42,7 +42,7 @@ test: install data system-deps
 
 ## Train the screener from scratch (descriptor budget TRAIN_MINUTES; <= 2 h in all on 2 CPU cores; a GPU
 ## is used when present) into worker_screener/weights: weights, manifest (SHA-256), model card.
-TRAIN_MINUTES ?= 60
+TRAIN_MINUTES ?= 40
 train: install data
 	$(BIN)/python -m worker_screener.training --minutes $(TRAIN_MINUTES)
 

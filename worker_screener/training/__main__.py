@@ -1,11 +1,12 @@
 """Train the screener from scratch and write the shipped weights, manifest and model card.
 
-    python -m worker_screener.training [--minutes 60] [--condition-minutes 30] [--out worker_screener/weights] [--device auto]
+    python -m worker_screener.training [--minutes 40] [--condition-minutes 25] [--synthetic-minutes 30] [--out worker_screener/weights] [--device auto]
 
 Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICReg for ``--minutes``
 (:mod:`.descriptor`), train the condition model on normal phantoms for ``--condition-minutes``
-(:mod:`.condition`), fit and choose the density and the NLL terms and calibrate on validation
-(:mod:`.fit`), save.
+(:mod:`.condition`) and the synthetic-anomaly segmenter for ``--synthetic-minutes`` (:mod:`.synthetic`; 0 leaves
+it out), fit and choose the density and the NLL terms and calibrate on validation (:mod:`.fit`), save. The default
+budgets are those of the shipped v4's networks.
 On this project's 2-core CI-class CPU the default budget keeps the whole run under two hours; on a GPU
 the same code runs with ``--device cuda``.
 """
@@ -26,6 +27,7 @@ from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, save_scree
 from worker_screener.model.condition import ConditionConfig, ConditionNet
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
 from worker_screener.model.preprocess import MODEL_SPACING
+from worker_screener.model.synthetic import SyntheticConfig, SyntheticNet
 from worker_screener.model.views import VIEW_SIZE
 from worker_screener.training.card import write_model_card
 from worker_screener.training.corpus import (
@@ -34,22 +36,27 @@ from worker_screener.training.corpus import (
 from worker_screener.training.condition import train_condition
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.fit import calibrate, choose_density, choose_terms, pooled_descriptors
+from worker_screener.training.synthetic import train_synthetic
 
 
 def main() -> None:
     """Parse arguments, train, save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=60.0, help="descriptor training budget")
+    parser.add_argument("--minutes", type=float, default=40.0, help="descriptor training budget")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--version", default="3", help="version label of the written weights")
+    parser.add_argument("--version", default="4", help="version label of the written weights")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--descriptor", type=Path, default=None,
                         help="skip descriptor training: load this network state (written by an earlier run)")
-    parser.add_argument("--condition-minutes", type=float, default=30.0, help="condition model training budget")
+    parser.add_argument("--condition-minutes", type=float, default=25.0, help="condition model training budget")
     parser.add_argument("--condition", type=Path, default=None,
                         help="skip condition training: load this network state (written by an earlier run)")
+    parser.add_argument("--synthetic-minutes", type=float, default=30.0,
+                        help="synthetic-anomaly segmenter training budget (0: no segmenter, unless --synthetic loads one)")
+    parser.add_argument("--synthetic", type=Path, default=None,
+                        help="skip synthetic-anomaly training: load this network state (written by an earlier run)")
     parser.add_argument("--workdir", type=Path, default=Path(".data/train"), help="intermediate files")
     args = parser.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
@@ -79,16 +86,24 @@ def main() -> None:
         train=lambda: train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
                                       max_steps=args.max_steps, log=log))
     condition.to(device)
+    synthetic, synthetic_training = None, None
+    if args.synthetic is not None or args.synthetic_minutes > 0:
+        synthetic, synthetic_training = _load_or_train(
+            args.synthetic, build=lambda config: SyntheticNet(SyntheticConfig.from_dict(config)), save_to=args.workdir / "synthetic.pt", log=log,
+            train=lambda: train_synthetic(normals, minutes=args.synthetic_minutes, device=device, seed=args.seed,
+                                          max_steps=args.max_steps, log=log))
+        synthetic.to(device)
     descriptors, groups = pooled_descriptors(network, examples, device=device)
     log(f"{len(descriptors)} normal-tissue descriptors pooled")
     density_name, density, nll_maps, density_table = choose_density(network, descriptors, groups, validation, device=device, log=log)
-    terms, nll_maps, terms_table = choose_terms(nll_maps, condition, validation, device=device, log=log)
+    terms, nll_maps, terms_table = choose_terms(nll_maps, condition, validation, synthetic=synthetic, device=device, log=log)
     calibration, study_threshold, validation_figures = calibrate(nll_maps, validation, log=log)
     log(f"kept {density_name}, voxel NLL {' + '.join(terms)}; study threshold {study_threshold:.3f} ml")
 
     metadata = {
         "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
         "terms": list(terms), "terms_validation_auroc": terms_table, "condition_training": condition_training,
+        "synthetic_training": synthetic_training,
         "scoring_offsets": condition.config.scoring_offsets,
         "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,
         "training": training, "model_spacing_mm": MODEL_SPACING, "view_size": VIEW_SIZE, "device": str(device),
@@ -97,12 +112,13 @@ def main() -> None:
                   "evaluation (never used here)": [EVALUATION_SEEDS[0], EVALUATION_SEEDS[-1]]},
         "real_scans": [c.id for c in cases], "density_descriptors": int(len(descriptors)),
         "total_minutes": round((time.monotonic() - started) / 60, 1),
-        **{f"{part}_from": f"loaded from {path}, trained by an earlier run" for part, path in (("descriptor", args.descriptor), ("condition", args.condition)) if path},
+        **{f"{part}_from": f"loaded from {path}, trained by an earlier run" for part, path in (("descriptor", args.descriptor), ("condition", args.condition), ("synthetic", args.synthetic)) if path},
         "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
-                   + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}"),
+                   + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}")
+                   + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else ""),
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),
-                         terms=terms, calibration=calibration,
+                         synthetic=None if synthetic is None else synthetic.cpu(), terms=terms, calibration=calibration,
                          study_threshold=study_threshold, version=args.version, metadata=metadata)
     (args.out / "training.json").write_text(json.dumps(metadata, indent=2, default=str) + "\n")
     write_model_card(args.out, metadata)
