@@ -53,7 +53,16 @@ def train_condition(
 
 
 def _random_crop(volume: PreparedVolume, rng: np.random.Generator, config: ConditionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image, body, hidden) crops of :data:`CROP`, zero-padded where the volume is smaller."""
+    """(image, body, hidden) crops of :data:`CROP`: :func:`random_crop` and a checkerboard of a training block size."""
+    image, body = random_crop(volume, rng)
+    block = config.training_blocks[int(rng.integers(len(config.training_blocks)))]
+    hidden = checkerboard(CROP, block, offset=tuple(int(rng.integers(b)) for b in block), phase=int(rng.integers(2)))
+    return image, body, hidden
+
+
+def random_crop(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(image, body) crops of :data:`CROP` at a random place, zero-padded where the volume is smaller, flipped
+    left-right half the time."""
     starts = [int(rng.integers(0, max(1, n - c + 1))) for n, c in zip(volume.image.shape, CROP)]
     source = tuple(slice(s, s + c) for s, c in zip(starts, CROP))
     image, body = np.zeros(CROP, np.float32), np.zeros(CROP, bool)
@@ -62,7 +71,4 @@ def _random_crop(volume: PreparedVolume, rng: np.random.Generator, config: Condi
     image[inside], body[inside] = part, volume.body[source]
     if rng.random() < 0.5:
         image, body = image[..., ::-1].copy(), body[..., ::-1].copy()
-    block = config.training_blocks[int(rng.integers(len(config.training_blocks)))]
-    hidden = checkerboard(CROP, block, offset=tuple(int(rng.integers(b)) for b in block), phase=int(rng.integers(2)))
-    return image, body, hidden
-
+    return image, body

@@ -18,7 +18,7 @@ from scipy import ndimage
 from worker_screener.model.preprocess import PreparedVolume
 from worker_screener.model.synthetic import SyntheticConfig, SyntheticNet
 from worker_screener.training.budget import TrainingBudget
-from worker_screener.training.condition import CROP
+from worker_screener.training.condition import CROP, random_crop
 
 RADIUS_VOXELS = (1.2, 14.0)
 """Semi-axes of a drawn blob (log-uniform), voxels of the model grid: 2.4-28 mm in plane. Blobs up to 60 mm
@@ -108,14 +108,7 @@ def train_synthetic(
 
 
 def _training_crop(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image with anomalies, body, target) crops of :data:`CROP`, zero-padded where the volume is smaller."""
-    starts = [int(rng.integers(0, max(1, n - c + 1))) for n, c in zip(volume.image.shape, CROP)]
-    source = tuple(slice(s, s + c) for s, c in zip(starts, CROP))
-    image, body = np.zeros(CROP, np.float32), np.zeros(CROP, bool)
-    part = volume.image[source]
-    inside = tuple(slice(0, n) for n in part.shape)
-    image[inside], body[inside] = part, volume.body[source]
-    if rng.random() < 0.5:
-        image, body = image[..., ::-1].copy(), body[..., ::-1].copy()
+    """(image with anomalies, body, target) crops of :data:`CROP`."""
+    image, body = random_crop(volume, rng)
     drawn, target = draw_anomalies(image, body, rng)
     return drawn, body, target
