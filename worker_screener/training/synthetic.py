@@ -1,6 +1,6 @@
 """Training of the synthetic-anomaly segmenter (:mod:`worker_screener.model.synthetic`) on normal volumes.
 
-Each step crops :data:`CROP` voxels from ``batch`` normal volumes (random flips left-right) and draws
+Each step crops :data:`~worker_screener.training.crops.CROP` voxels from ``batch`` normal volumes (random flips left-right) and draws
 0-3 anomalies into each (:func:`draw_anomalies`); the loss is the binary cross-entropy of the body voxels
 against where the drawing changed the local intensity. Only normal volumes are used, and none of the
 drawn anomalies is one of the phantom generator's pathologies.
@@ -17,8 +17,7 @@ from scipy import ndimage
 
 from worker_screener.model.preprocess import PreparedVolume
 from worker_screener.model.synthetic import SyntheticConfig, SyntheticNet
-from worker_screener.training.budget import TrainingBudget
-from worker_screener.training.condition import CROP, random_crop
+from worker_screener.training.crops import random_crop, train_on_crops
 
 RADIUS_VOXELS = (1.2, 14.0)
 """Semi-axes of a drawn blob (log-uniform), voxels of the model grid: 2.4-28 mm in plane. Blobs up to 60 mm
@@ -81,34 +80,20 @@ def train_synthetic(
 ) -> tuple[SyntheticNet, dict]:
     """Train a segmenter from scratch on normal ``volumes``; returns it (eval mode, CPU) and a summary."""
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     network = SyntheticNet(config).to(device)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=learning_rate, weight_decay=1e-4)
-    budget, history = TrainingBudget(optimiser, learning_rate=learning_rate, minutes=minutes, max_steps=max_steps), []
     positive_weight = torch.tensor(POSITIVE_WEIGHT, device=device)
-    network.train()
-    for elapsed in budget:
-        crops = [_training_crop(volumes[int(rng.integers(len(volumes)))], rng) for _ in range(batch)]
-        image, body, target = (torch.from_numpy(np.stack(part))[:, None].to(device) for part in zip(*crops))
-        logits = network(image)
-        loss = F.binary_cross_entropy_with_logits(logits[body], target[body].float(), pos_weight=positive_weight)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(network.parameters(), 5.0)
-        optimiser.step()
-        history.append(loss.item())
-        if len(history) % 100 == 0:
-            log(f"synthetic-anomaly step {len(history)} {elapsed:.1f} min loss {np.mean(history[-100:]):.4f}")
-    network.eval().cpu()
-    summary = {"steps": budget.steps, "minutes": round(budget.minutes, 1), "batch": batch, "crop": CROP,
-               "learning_rate": learning_rate, "seed": seed, "config": config.as_dict(), "volumes": len(volumes),
-               "radius_voxels": RADIUS_VOXELS, "visible_change": VISIBLE_CHANGE, "positive_weight": POSITIVE_WEIGHT,
-               "final_loss": round(float(np.mean(history[-100:])), 4) if history else None}
-    return network, summary
+
+    def loss(network: SyntheticNet, image: torch.Tensor, body: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(network(image)[body], target[body].float(), pos_weight=positive_weight)
+
+    summary = train_on_crops(network, volumes, name="synthetic-anomaly", sample=_anomalous_crop, loss=loss, minutes=minutes,
+                             device=device, seed=seed, batch=batch, learning_rate=learning_rate, max_steps=max_steps, log=log)
+    return network, {**summary, "config": config.as_dict(), "radius_voxels": RADIUS_VOXELS, "visible_change": VISIBLE_CHANGE,
+                     "positive_weight": POSITIVE_WEIGHT}
 
 
-def _training_crop(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(image with anomalies, body, target) crops of :data:`CROP`."""
+def _anomalous_crop(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image with anomalies, body, target) crops of :data:`~worker_screener.training.crops.CROP`."""
     image, body = random_crop(volume, rng)
     drawn, target = draw_anomalies(image, body, rng)
     return drawn, body, target
