@@ -137,7 +137,7 @@ def write_model_card(folder: Path, training: dict) -> Path:
             f"{synthetic['batch']} crops, AdamW lr {synthetic['learning_rate']} cosine; {synthetic['minutes']} min, final loss "
             f"{synthetic['final_loss']}. A voxel's term is -log(1 - p).",
         ]
-    if condition:
+    if training.get("terms_validation_auroc"):
         lines += [
             f"- Voxel NLL: {' + '.join(training['terms'])}, chosen by validation voxel AUROC among "
             f"{training['terms_validation_auroc']}.",
