@@ -29,6 +29,8 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import UNet
 from torch import nn
 
+from worker_screener.model.preprocess import extend_slices
+
 LOG_VAR_RANGE = (-14.0, 4.0)
 
 
@@ -105,7 +107,9 @@ def mixture_nll(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.device, window: tuple[int, int, int]) -> torch.Tensor:
     """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context
-    (mean over the config's scoring offsets), the network run in sliding ``window`` s."""
+    (mean over the config's scoring offsets), the network run in sliding ``window`` s (a short scan's end slices
+    repeated to fill one, :func:`~worker_screener.model.preprocess.extend_slices`)."""
+    image, inside = extend_slices(image, window[0])
     tensor = torch.from_numpy(image)[None, None].to(device)
     target = local_intensity(tensor)
     total = torch.zeros_like(tensor)
@@ -116,4 +120,4 @@ def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.devic
             prediction = sliding_window_inference(masked_input(tensor, hidden), roi_size=window, sw_batch_size=1,
                                                   predictor=network, overlap=0.25, mode="gaussian", sw_device=device, device=device)
             total += torch.where(hidden, mixture_nll(prediction, target), 0.0)
-    return total[0, 0] / len(offsets)
+    return total[0, 0, inside] / len(offsets)

