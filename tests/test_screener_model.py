@@ -17,7 +17,7 @@ from worker_screener.model.checkpoint import ModelIntegrityError, load_screener,
 from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, context_nll, mixture_nll
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
 from worker_screener.model.network import DescriptorConfig
-from worker_screener.model.preprocess import MODEL_SPACING, extend_slices, prepare, to_volume_grid
+from worker_screener.model.preprocess import BODY_LEVEL, MODEL_SPACING, extend_to_window, prepare, to_volume_grid
 from worker_screener.model.synthetic import SyntheticConfig, synthetic_nll
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
@@ -57,14 +57,16 @@ def test_prepare_crops_to_body_at_model_spacing(prepared_phantom):
     assert not back[0, 0, 0]
 
 
-def test_a_scan_shorter_than_the_window_is_lengthened_with_its_own_end_slices_not_air():
-    image = np.random.default_rng(0).random((5, 4, 3)).astype(np.float32)
-    extended, inside = extend_slices(image, 12)
-    assert extended.shape == (12, 4, 3) and np.array_equal(extended[inside], image)
-    assert all(np.array_equal(plane, image[0]) for plane in extended[:inside.start])
-    assert all(np.array_equal(plane, image[-1]) for plane in extended[inside.stop:])
-    long_enough, whole = extend_slices(image, 5)
-    assert long_enough is image and whole == slice(0, 5)
+def test_a_scan_that_cuts_the_body_is_extended_with_its_own_border_planes_and_one_ending_in_air_is_not():
+    rng = np.random.default_rng(0)
+    slab = np.zeros((5, 12, 12), np.float32)
+    slab[:, 3:9, 3:9] = rng.uniform(BODY_LEVEL + 0.05, 1.0, (5, 6, 6))  # body cut by the first and last slices, air around it
+    extended, inside = extend_to_window(slab, (12, 16, 16))
+    assert extended.shape == (12, 12, 12) and np.array_equal(extended[inside], slab)
+    assert all(np.array_equal(plane, slab[0]) for plane in extended[:inside[0].start])
+    assert all(np.array_equal(plane, slab[-1]) for plane in extended[inside[0].stop:])
+    whole, same = extend_to_window(slab, (5, 16, 16))
+    assert whole is slab and same == (slice(0, 5), slice(0, 12), slice(0, 12))
 
 
 def test_matched_voxels_show_the_same_anatomy_in_both_views(prepared_phantom):

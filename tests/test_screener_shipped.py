@@ -59,12 +59,15 @@ def test_a_solid_nodule_in_an_unseen_phantom_ranks_above_the_rest_of_the_body(sc
     assert roc_auc_score(truth, np.r_[scores[lesion], scores[normal]]) > 0.85  # v4 and v3 measure 0.985 here (v2: 0.95)
 
 
-def test_a_thin_slab_of_normal_chest_scored_on_its_own_is_not_flagged(screener):
-    """Short scans (a 30 mm RICORD-style slab, a partial apex) were once zero-padded to the sliding window, so
-    the body ended in air and 18 % of this slab's voxels went over 0.7; its own end slices now fill the window."""
+@pytest.mark.parametrize("cut", ["30 mm slab", "140 mm field of view"])
+def test_normal_chest_cut_short_or_cropped_is_not_flagged(screener, cut):
+    """Scans that cut the body (a 30 mm RICORD-style slab, a partial apex, a tumour crop) were once padded with
+    air to the sliding window, and the networks called the planes next to it abnormal: 18 % of this slab's
+    body and 3.7 % of this crop's went over 0.7. The scan's own border planes now fill the window."""
     phantom = generate_phantom(seed=UNSEEN_SEED + 1, shape=(96, 224, 224), pathologies=())
     volume, labels = phantom.volume, BUILTIN.segment(phantom.volume).labels
-    slab = slice(volume.hu.shape[0] // 2 - 6, volume.hu.shape[0] // 2 + 6)
-    scores = score_volume(screener, volume.hu[slab], volume.spacing, labels[slab])
-    body = volume.hu[slab] > -500
-    assert (scores[body] >= screener.calibration.voxel_threshold).mean() < 0.005  # v4 measures 0.01 %
+    middle = volume.hu.shape[0] // 2
+    part = (slice(middle - 6, middle + 6), slice(None), slice(None)) if cut == "30 mm slab" else (slice(None), slice(60, 130), slice(40, 110))
+    scores = score_volume(screener, volume.hu[part], volume.spacing, labels[part])
+    body = volume.hu[part] > -500
+    assert (scores[body] >= screener.calibration.voxel_threshold).mean() < 0.01  # v4 measures 0.01 % and 0.23 %

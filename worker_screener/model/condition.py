@@ -29,7 +29,7 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import UNet
 from torch import nn
 
-from worker_screener.model.preprocess import extend_slices
+from worker_screener.model.preprocess import extend_to_window
 
 LOG_VAR_RANGE = (-14.0, 4.0)
 
@@ -107,17 +107,18 @@ def mixture_nll(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 @torch.inference_mode()
 def context_nll(network: ConditionNet, image: np.ndarray, *, device: torch.device, window: tuple[int, int, int]) -> torch.Tensor:
     """Per-voxel NLL ``(Z, Y, X)`` (on ``device``) of a prepared image's local intensity given its masked context
-    (mean over the config's scoring offsets), the network run in sliding ``window`` s (a short scan's end slices
-    repeated to fill one, :func:`~worker_screener.model.preprocess.extend_slices`)."""
-    image, inside = extend_slices(image, window[0])
+    (mean over the config's scoring offsets), the network run in sliding ``window`` s (a short or cropped scan's
+    border planes repeated to fill one, :func:`~worker_screener.model.preprocess.extend_to_window`)."""
+    image, inside = extend_to_window(image, window)
     tensor = torch.from_numpy(image)[None, None].to(device)
     target = local_intensity(tensor)
     total = torch.zeros_like(tensor)
     offsets = network.config.scoring_offsets
     for offset in offsets:
+        aligned = tuple(o - part.start for o, part in zip(offset, inside))  # the blocks stay where they are on the scan itself
         for phase in (0, 1):
-            hidden = torch.from_numpy(checkerboard(image.shape, network.config.block, offset=offset, phase=phase))[None, None].to(device)
+            hidden = torch.from_numpy(checkerboard(image.shape, network.config.block, offset=aligned, phase=phase))[None, None].to(device)
             prediction = sliding_window_inference(masked_input(tensor, hidden), roi_size=window, sw_batch_size=1,
                                                   predictor=network, overlap=0.25, mode="gaussian", sw_device=device, device=device)
             total += torch.where(hidden, mixture_nll(prediction, target), 0.0)
-    return total[0, 0, inside] / len(offsets)
+    return total[(0, 0, *inside)] / len(offsets)

@@ -13,7 +13,7 @@ from worker_screener.model.checkpoint import Screener
 from worker_screener.model.condition import context_nll
 from worker_screener.model.context import groups_on_model_grid
 from worker_screener.model.network import DescriptorNet
-from worker_screener.model.preprocess import PreparedVolume, extend_slices, prepare, to_volume_grid
+from worker_screener.model.preprocess import PreparedVolume, extend_to_window, prepare, to_volume_grid
 from worker_screener.model.synthetic import synthetic_nll
 
 WINDOW: tuple[int, int, int] = (64, 128, 128)
@@ -23,12 +23,12 @@ OVERLAP = 0.25
 @torch.inference_mode()
 def describe(network: DescriptorNet, image: np.ndarray, *, device: torch.device) -> torch.Tensor:
     """Descriptors ``(D, Z, Y, X)`` of a prepared image ``(Z, Y, X)`` (sliding window, Gaussian blending; a short
-    scan's end slices repeated to fill one)."""
-    image, inside = extend_slices(image, WINDOW[0])
+    or cropped scan's border planes repeated to fill one)."""
+    image, inside = extend_to_window(image, WINDOW)
     tensor = torch.from_numpy(image)[None, None].to(device)
     out = sliding_window_inference(tensor, roi_size=WINDOW, sw_batch_size=1, predictor=network,
                                    overlap=OVERLAP, mode="gaussian", sw_device=device, device=device)
-    return out[0, :, inside]
+    return out[(0, slice(None), *inside)]
 
 
 @torch.inference_mode()

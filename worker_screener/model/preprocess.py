@@ -9,7 +9,7 @@ Arrays are ``(nz, ny, nx)`` (the :class:`shared.dicom.volume.Volume` convention)
 3. Window: HU clipped to ``[HU_MIN, HU_MAX]`` and scaled to ``[0, 1]``; outside the body is air (0).
 
 :func:`to_volume_grid` puts a map computed on the model grid back on the input volume's grid;
-:func:`extend_slices` lengthens a short scan for the networks' sliding window.
+:func:`extend_to_window` enlarges a short or cropped scan for the networks' sliding window.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ MODEL_SPACING: tuple[float, float, float] = (2.0, 2.0, 2.5)
 BODY_HU = -500.0
 HU_MIN, HU_MAX = -1000.0, 300.0
 MARGIN_MM = 6.0
+BODY_LEVEL = (BODY_HU - HU_MIN) / (HU_MAX - HU_MIN)
+"""Where :data:`BODY_HU` falls in the window."""
 
 
 @dataclass(frozen=True)
@@ -76,20 +78,25 @@ def to_volume_grid(values: np.ndarray, prepared: PreparedVolume, *, fill: float 
     return out
 
 
-def extend_slices(image: np.ndarray, depth: int) -> tuple[np.ndarray, slice]:
-    """``image`` ``(Z, Y, X)`` with its first and last slices repeated until it has at least ``depth`` slices,
-    and the slice along Z that holds the original.
+def extend_to_window(image: np.ndarray, window: tuple[int, int, int]) -> tuple[np.ndarray, tuple[slice, slice, slice]]:
+    """``image`` ``(Z, Y, X)`` grown to at least ``window`` along every axis whose end planes cut through the body
+    (a short scan, a cropped field of view), by repeating those planes; and the slices that hold the original.
 
-    Why: the sliding window pads a scan shorter than itself with zeros, which is air on this grid, so the
-    networks saw the body end in an air plane, as it never does in training, and called the slices next to it
-    abnormal. On the held-out real apex scan (39 slices) repeating the end slices took v4's body voxels over
-    0.7 from 8.9 % to 4.1 % (mirroring: 4.7 %), on the 16-slice upper-abdomen scan from 16 % to 3.3 %. In
-    plane the zero padding stays right: the body crop has air around it.
+    Why: the sliding window pads a scan smaller than itself with zeros, which is air on this grid. Where the
+    body crop already ends in air that is right (and it is left to the window, so whole phantoms score as they
+    did), but where the scan cuts the body the networks saw the body end in an air plane, as it never does in
+    training, and called the planes next to it abnormal. Repeating the border planes took v4's body voxels over
+    0.7 on the held-out real apex scan (39 slices) from 8.9 % to 4.3 % (mirroring: 4.7 %), on the 16-slice
+    upper-abdomen scan from 16 % to 3.3 %, on a normal phantom cropped to a 140 mm field of view from 3.7 % to
+    0.2 %. Extending every small axis, body cut or not, changed the validation phantoms and cost study AUROC.
     """
-    missing = max(0, depth - image.shape[0])
-    before = missing // 2
-    extended = np.pad(image, ((before, missing - before), (0, 0), (0, 0)), mode="edge") if missing else image
-    return extended, slice(before, before + image.shape[0])
+    pads = []
+    for axis, (size, wanted) in enumerate(zip(image.shape, window)):
+        ends = np.take(image, [0, size - 1], axis=axis)
+        missing = max(0, wanted - size) if (ends > BODY_LEVEL).mean() > 0.01 else 0
+        pads.append((missing // 2, missing - missing // 2))
+    extended = np.pad(image, pads, mode="edge") if any(sum(pad) for pad in pads) else image
+    return extended, tuple(slice(before, before + size) for (before, _), size in zip(pads, image.shape))
 
 
 def to_model_grid(mask: np.ndarray, prepared: PreparedVolume) -> np.ndarray:

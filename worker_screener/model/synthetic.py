@@ -23,7 +23,7 @@ from monai.inferers import sliding_window_inference
 from monai.networks.nets import UNet
 from torch import nn
 
-from worker_screener.model.preprocess import extend_slices
+from worker_screener.model.preprocess import extend_to_window
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,10 @@ class SyntheticNet(nn.Module):
 @torch.inference_mode()
 def synthetic_nll(network: SyntheticNet, image: np.ndarray, *, device: torch.device, window: tuple[int, int, int]) -> torch.Tensor:
     """Per-voxel ``-log(1 - p)`` ``(Z, Y, X)`` (on ``device``) of a prepared image ``(Z, Y, X)``, the network run in
-    sliding ``window`` s with Gaussian blending (a short scan's end slices repeated to fill one,
-    :func:`~worker_screener.model.preprocess.extend_slices`)."""
-    image, inside = extend_slices(image, window[0])
+    sliding ``window`` s with Gaussian blending (a short or cropped scan's border planes repeated to
+    fill one, :func:`~worker_screener.model.preprocess.extend_to_window`)."""
+    image, inside = extend_to_window(image, window)
     tensor = torch.from_numpy(image)[None, None].to(device)
     logits = sliding_window_inference(tensor, roi_size=window, sw_batch_size=1, predictor=network, overlap=0.25,
                                       mode="gaussian", sw_device=device, device=device)
-    return F.softplus(logits[0, 0, inside])
+    return F.softplus(logits[(0, 0, *inside)])
