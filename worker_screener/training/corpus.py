@@ -9,7 +9,10 @@
   conditioned on organ groups and fitted where the organs are known: the normal training phantoms. The
   real scans therefore feed neither the density nor the calibration, so the real normal-lung checks of
   ``make eval`` (RICORD negatives, the CT angiography) and the tumour checks see tissue the density
-  never saw.
+  never saw. The two TotalSegmentator thorax crops (``totalseg_aorta_crop``, ``totalseg_pulmonary_crop``)
+  are cut from the same patient as the evaluation case ``totalseg_cta_thorax`` (normalised
+  cross-correlation 0.96 where they overlap), so they may feed only the label-free descriptor, never
+  anything fitted or tuned for normal tissue.
 """
 
 from __future__ import annotations
