@@ -75,6 +75,12 @@ LIMITS = """\
   model fine-tuned for 20 min with a quarter of its crops from real chest tissue at least 16–25 mm from the
   labelled lesions of lungdx A0001 and pyradiomics lung2 (0.648 / 0.847, apex 5.0 % against 6.4 %; the
   abdomen scan worse, 12.5 to 17.5 %): rejected because that tissue belongs to evaluation tumour cases.
+- Tried in session 8 and not adopted: four or all eight half-block checkerboard offsets instead of two
+  (validation voxel AUROC 0.6635–0.6648 against 0.6614, study AUROC 0.776–0.821 against 0.811, no trend
+  with the number of offsets; apex 4.3 % either way) at up to 4x the condition model's inference time.
+- Where real tissue trips v4: of the held-out apex scan's body voxels over 0.7, 45 % are bone (HU > 100; 21 %
+  of its bone voxels: clavicles, scapulae, ribs with real cortex and marrow), 30 % fat, 19 % muscle and soft
+  tissue, 6 % lung and its edges.
 - Next steps: real normal chest CT for the condition model (none here beyond one 98 mm apex slab), longer
   training on a GPU (25 and 30 CPU minutes so far), and a synthetic-anomaly segmenter that learns large anomalies
   without learning to distrust real tissue (drawn into real scans, once real normal scans exist).
