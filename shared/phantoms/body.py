@@ -324,7 +324,7 @@ def _draw_slice(m: BodyModel, z: float, lab: np.ndarray, tis: np.ndarray) -> Non
 def _draw_ribs(m: BodyModel, z: float, d: np.ndarray, t_in: np.ndarray, t_out: np.ndarray,
                lab: np.ndarray, tis: np.ndarray) -> None:
     p = m.p
-    lo, hi = _sternum_halfwidth(m, z), None
+    lo = _sternum_halfwidth(m, z)
     band = (d >= t_in + 1.0) & (d < t_out - 0.5) & ~m.spine_block
     band &= ~((m.Y < 0) & (np.abs(m.X) < lo + 3.0))
     if not band.any():

@@ -15,7 +15,6 @@ import numpy as np
 
 from shared.phantoms.anatomy import AnatomyParams
 from shared.phantoms.body import LUNG_LABELS
-from shared.phantoms.mediastinum import L_ESOPHAGUS, L_TRACHEA
 from shared.phantoms.paint import label_set
 from shared.phantoms.pathologies import (
     L_BRONCHI, L_HEART, L_MEDIASTINUM, L_PLEURA, L_RIBS, L_VERTEBRAE, L_VESSELS, RIGHT_LOBES,

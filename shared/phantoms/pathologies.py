@@ -19,13 +19,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from shared.anatomy import BY_LABEL, label_of
+from shared.anatomy import label_of
 from shared.phantoms.anatomy import AnatomyParams
 from shared.phantoms.body import LUNG_LABELS, BodyModel
-from shared.phantoms.geometry import ellipsoid_box, ellipsoid_q, rotation_towards
-from shared.phantoms.mediastinum import Hilum, heart_chambers
+from shared.phantoms.mediastinum import Hilum
 from shared.phantoms.paint import label_set
-from shared.phantoms.tissues import Tissue as T
 
 L_VESSELS, L_BRONCHI = label_of("lung_vessels"), label_of("bronchi")
 L_PLEURA, L_HEART = label_of("pleural_cavity"), label_of("heart")

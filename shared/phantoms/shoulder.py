@@ -102,7 +102,7 @@ def draw_scapulae(m: BodyModel, z: float, d: np.ndarray, t_fat: np.ndarray, t_mu
 
 def draw_clavicles(m: BodyModel, labels: np.ndarray, tissue: np.ndarray) -> None:
     """Paint both clavicles (``labels``/``tissue`` ``(nz, ny, nx)``) as tubes under the skin."""
-    p, g = m.p, m.grid
+    p = m.p
     s = p.scale
     notch = m.sternum_range[1]
     for side in (-1, 1):
