@@ -10,7 +10,7 @@ LIMITS = """\
 - **v4 beats the HU baseline on synthetic studies but flags four of six real normal scans** (see the table):
   it stays opt-in (`CTRIAGE_SCREENER=dense-vicreg`) and the baseline stays the default. Its networks learned
   normal anatomy from phantoms only; on real CT 0.3–7.6 % of lung voxels (the RICORD negatives) and 4.3 % of
-  the held-out apex scan's body score over 0.7 (real fat and muscle texture), so normal and tumour scans alike
+  the held-out apex scan's body score over 0.7 (real bone, fat and muscle texture), so normal and tumour scans alike
   get findings (the RICORD negatives 8.5–203 ml, two of them under the 23.0 ml threshold; the CT angiography's
   lungs 26.7 ml) and the top finding is on the tumour in 2 of 7 cases (nsclc_pat1, nsclc_pat4).
 - Scans that cut the body (short slabs, partial scans, tumour crops) are enlarged to the sliding window with
@@ -67,7 +67,7 @@ LIMITS = """\
   quantile 12–13 % against 9–11 %); a floor on the predicted standard deviation (10–50 HU) at inference (the
   apex scan still 5–8 % unusual, validation voxel AUROC 0.62): the model is not merely over-confident on
   real tissue, it expects the wrong intensity there.
-- Tried in session 7 and not adopted (validation voxel / study AUROC; share of the held-out apex scan's body
+- Also tried on v4 and not adopted (validation voxel / study AUROC; share of the held-out apex scan's body
   unusual): the segmenter retrained for 30 min with blobs up to 24 voxels, no blur and a quarter of its
   crops from the two real non-chest scans (alone 0.529 / 0.668, apex 0.07 %; with the context NLL 0.662 /
   0.770 against the shipped 0.661 / 0.811; worse on solid nodules and lymph nodes, AUROC 0.07–0.09);
@@ -75,7 +75,7 @@ LIMITS = """\
   model fine-tuned for 20 min with a quarter of its crops from real chest tissue at least 16–25 mm from the
   labelled lesions of lungdx A0001 and pyradiomics lung2 (0.648 / 0.847, apex 5.0 % against 6.4 %; the
   abdomen scan worse, 12.5 to 17.5 %): rejected because that tissue belongs to evaluation tumour cases.
-- Tried in session 8 and not adopted: four or all eight half-block checkerboard offsets instead of two
+- Also tried on v4 and not adopted: four or all eight half-block checkerboard offsets instead of two
   (validation voxel AUROC 0.6635–0.6648 against 0.6614, study AUROC 0.776–0.821 against 0.811, no trend
   with the number of offsets; apex 4.3 % either way) at up to 4x the condition model's inference time; the
   condition model fine-tuned for 20 min (4,404 steps, lr 5e-4) with reconstruction augmentation (half the
