@@ -22,9 +22,10 @@ from worker_screener.model.synthetic import SyntheticConfig, synthetic_nll
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
 from worker_screener.training.corpus import EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS
-from worker_screener.training.condition import train_condition
+from worker_screener.training.condition import fine_tune_condition, train_condition
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.synthetic import VISIBLE_CHANGE, draw_anomalies, train_synthetic
+from worker_screener.training.texture import FAT_HU, textured
 
 SMALL = DescriptorConfig(descriptor_dim=8, channels=(4, 8, 16, 16), projector_dim=16)
 SMALL_CONDITION = ConditionConfig(channels=(4, 8, 16, 16))
@@ -177,6 +178,25 @@ def test_drawn_anomalies_change_only_the_body_and_the_target_is_where_they_show(
     assert drawn_any >= 8, "most crops should get at least one visible anomaly"
 
 
+def test_tissue_texture_roughens_fat_soft_tissue_and_bone_but_leaves_lung_and_air_alone(prepared_phantom):
+    _, prepared = prepared_phantom
+    image, body = prepared.image, prepared.body
+    hu = image * 1300.0 - 1000.0
+    fat = body & (hu > FAT_HU[0]) & (hu <= FAT_HU[1])
+    untouched = ~body | (hu <= FAT_HU[0])
+    roughened = 0
+    for seed in range(6):
+        out = textured(image, body, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.shape == image.shape and 0 <= out.min() and out.max() <= 1
+        assert np.array_equal(out[untouched], image[untouched]), "lung, air or the outside changed"
+        change_hu = (out - image) * 1300.0
+        # a field millimetres across, not voxel noise: neighbouring fat voxels change alike
+        inner = fat & np.roll(fat, 1, axis=2)
+        neighbours = np.corrcoef(change_hu[inner], np.roll(change_hu, 1, axis=2)[inner])[0, 1]
+        roughened += change_hu[fat].std() > 5.0 and neighbours > 0.3
+    assert roughened >= 4, "most draws should give fat a visible, spatially smooth texture"
+
+
 def test_calibration_maps_the_reference_quantile_to_the_threshold():
     nll = np.random.default_rng(0).gamma(2.0, 1.0, 100_000)
     calibration = Calibration.fit(nll, reference_quantile=0.999)
@@ -197,6 +217,11 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
     condition, condition_summary = train_condition([prepared], minutes=5, max_steps=3, device=torch.device("cpu"),
                                                    config=SMALL_CONDITION, log=lambda _: None)
     assert condition_summary["steps"] == 3 and np.isfinite(condition_summary["final_loss"])
+    before = {name: value.clone() for name, value in condition.state_dict().items()}
+    condition, texture_summary = fine_tune_condition(condition, [prepared], texture=1.0, minutes=5, max_steps=2,
+                                                     device=torch.device("cpu"), log=lambda _: None)
+    assert texture_summary["steps"] == 2 and texture_summary["texture"] == 1.0 and np.isfinite(texture_summary["final_loss"])
+    assert any(not torch.equal(before[name], value) for name, value in condition.state_dict().items()), "fine-tuning left the network as it was"
     synthetic, synthetic_summary = train_synthetic([prepared], minutes=5, max_steps=3, device=torch.device("cpu"),
                                                    config=SMALL_SYNTHETIC, log=lambda _: None)
     assert synthetic_summary["steps"] == 3 and np.isfinite(synthetic_summary["final_loss"])

@@ -1,13 +1,14 @@
 """Train the screener from scratch and write the shipped weights, manifest and model card.
 
-    python -m worker_screener.training [--minutes 40] [--condition-minutes 25] [--synthetic-minutes 30] [--out worker_screener/weights] [--device auto]
+    python -m worker_screener.training [--minutes 40] [--condition-minutes 25] [--texture-minutes 20] [--synthetic-minutes 30] [--out worker_screener/weights] [--device auto]
 
 Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICReg for ``--minutes``
 (:mod:`.descriptor`), train the condition model on normal phantoms for ``--condition-minutes``
-(:mod:`.condition`) and the synthetic-anomaly segmenter for ``--synthetic-minutes`` (:mod:`.synthetic`; 0 leaves
+(:mod:`.condition`) and go on for ``--texture-minutes`` with tissue texture drawn into ``--texture`` of the
+crops (:mod:`.texture`), train the synthetic-anomaly segmenter for ``--synthetic-minutes`` (:mod:`.synthetic`; 0 leaves
 it out), fit and choose the density and the NLL terms and calibrate on validation (:mod:`.fit`), save. The default
-budgets are those of the shipped v4's networks.
-On this project's 2-core CI-class CPU the default budget keeps the whole run under two hours; on a GPU
+budgets are those of the shipped v5's networks.
+On this project's 2-core CI-class CPU the default budget takes about two and a quarter hours; on a GPU
 the same code runs with ``--device cuda``.
 """
 
@@ -33,7 +34,7 @@ from worker_screener.training.card import write_model_card
 from worker_screener.training.corpus import (
     EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS, real_cases, real_example, training_phantoms, validation_phantoms,
 )
-from worker_screener.training.condition import train_condition
+from worker_screener.training.condition import fine_tune_condition, train_condition
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.fit import calibrate, choose_density, choose_terms, pooled_descriptors
 from worker_screener.training.synthetic import train_synthetic
@@ -53,6 +54,9 @@ def main() -> None:
     parser.add_argument("--condition-minutes", type=float, default=25.0, help="condition model training budget")
     parser.add_argument("--condition", type=Path, default=None,
                         help="skip condition training: load this network state (written by an earlier run)")
+    parser.add_argument("--texture-minutes", type=float, default=20.0,
+                        help="condition model fine-tuning budget with tissue texture (0: none)")
+    parser.add_argument("--texture", type=float, default=0.75, help="share of the fine-tuning crops given tissue texture")
     parser.add_argument("--synthetic-minutes", type=float, default=30.0,
                         help="synthetic-anomaly segmenter training budget (0: no segmenter, unless --synthetic loads one)")
     parser.add_argument("--synthetic", type=Path, default=None,
@@ -85,6 +89,12 @@ def main() -> None:
         args.condition, build=lambda config: ConditionNet(ConditionConfig.from_dict(config)), save_to=args.workdir / "condition.pt", log=log,
         train=lambda: train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
                                       max_steps=args.max_steps, log=log))
+    texture_training = None
+    if args.texture_minutes > 0:
+        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, minutes=args.texture_minutes,
+                                                          device=device, seed=args.seed, max_steps=args.max_steps, log=log)
+        torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": texture_training},
+                   args.workdir / "condition_textured.pt")
     condition.to(device)
     synthetic, synthetic_training = None, None
     if args.synthetic is not None or args.synthetic_minutes > 0:
@@ -103,6 +113,7 @@ def main() -> None:
     metadata = {
         "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
         "terms": list(terms), "terms_validation_auroc": terms_table, "condition_training": condition_training,
+        "condition_texture_training": texture_training,
         "synthetic_training": synthetic_training,
         "scoring_offsets": condition.config.scoring_offsets,
         "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,
@@ -115,6 +126,7 @@ def main() -> None:
         **{f"{part}_from": f"loaded from {path}, trained by an earlier run" for part, path in (("descriptor", args.descriptor), ("condition", args.condition), ("synthetic", args.synthetic)) if path},
         "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
                    + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}")
+                   + f" --texture-minutes {args.texture_minutes:g}" + (f" --texture {args.texture:g}" if args.texture_minutes else "")
                    + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else ""),
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),

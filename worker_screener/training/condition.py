@@ -4,6 +4,9 @@ Each step crops :data:`CROP` voxels from ``batch`` normal volumes (random flips 
 checkerboard of blocks (size drawn from the config's training blocks, random offset and colour) and
 minimises the mixture NLL of the hidden body voxels' local intensity. Only normal volumes are used:
 the model must learn what normal anatomy predicts, never what a lesion looks like.
+
+:func:`fine_tune_condition` goes on training a network with tissue texture drawn into a share of the crops
+(:mod:`.texture`), so that it expects real tissue's variation rather than the phantoms' uniform values.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch
 from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, local_intensity, masked_input, mixture_nll
 from worker_screener.model.preprocess import PreparedVolume
 from worker_screener.training.crops import CROP, random_crop, train_on_crops
+from worker_screener.training.texture import textured
 
 
 def train_condition(
@@ -26,14 +30,36 @@ def train_condition(
     """Train a condition network from scratch on normal ``volumes``; returns it (eval mode, CPU) and a summary."""
     torch.manual_seed(seed)
     network = ConditionNet(config).to(device)
+    summary = _train(network, volumes, texture=0.0, minutes=minutes, device=device, seed=seed, batch=batch,
+                     learning_rate=learning_rate, max_steps=max_steps, log=log)
+    return network, summary
+
+
+def fine_tune_condition(
+    network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
+    seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None, log: Callable[[str], None] = print,
+) -> tuple[ConditionNet, dict]:
+    """Go on training ``network`` on normal ``volumes`` with tissue texture in a ``texture`` share of the crops."""
+    summary = _train(network.to(device), volumes, texture=texture, minutes=minutes, device=device, seed=seed, batch=batch,
+                     learning_rate=learning_rate, max_steps=max_steps, log=log)
+    return network, summary
+
+
+def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
+           seed: int, batch: int, learning_rate: float, max_steps: int | None, log: Callable[[str], None]) -> dict:
+    config = network.config
+
+    def sample(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        image, body, hidden = _masked_crop(volume, rng, config)
+        # no draw when texture is off, so a from-scratch run keeps its random stream
+        return (textured(image, body, rng) if texture and rng.random() < texture else image), body, hidden
 
     def loss(network: ConditionNet, image: torch.Tensor, body: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         return mixture_nll(network(masked_input(image, hidden)), local_intensity(image))[hidden & body].mean()
 
-    summary = train_on_crops(network, volumes, name="condition", sample=lambda volume, rng: _masked_crop(volume, rng, config),
-                             loss=loss, minutes=minutes, device=device, seed=seed, batch=batch, learning_rate=learning_rate,
-                             max_steps=max_steps, log=log)
-    return network, {**summary, "config": config.as_dict()}
+    summary = train_on_crops(network, volumes, name="condition", sample=sample, loss=loss, minutes=minutes, device=device,
+                             seed=seed, batch=batch, learning_rate=learning_rate, max_steps=max_steps, log=log)
+    return {**summary, "config": config.as_dict(), **({"texture": texture} if texture else {})}
 
 
 def _masked_crop(volume: PreparedVolume, rng: np.random.Generator, config: ConditionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
