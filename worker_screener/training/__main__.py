@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--texture-minutes", type=float, default=20.0,
                         help="condition model fine-tuning budget with tissue texture (0: none)")
     parser.add_argument("--texture", type=float, default=0.75, help="share of the fine-tuning crops given tissue texture")
+    parser.add_argument("--texture-strength", type=float, default=1.0, help="factor on the texture fields' largest SD")
     parser.add_argument("--synthetic-minutes", type=float, default=30.0,
                         help="synthetic-anomaly segmenter training budget (0: no segmenter, unless --synthetic loads one)")
     parser.add_argument("--synthetic", type=Path, default=None,
@@ -91,7 +92,7 @@ def main() -> None:
                                       max_steps=args.max_steps, log=log))
     texture_training = None
     if args.texture_minutes > 0:
-        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, minutes=args.texture_minutes,
+        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, strength=args.texture_strength, minutes=args.texture_minutes,
                                                           device=device, seed=args.seed, max_steps=args.max_steps, log=log)
         torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": texture_training},
                    args.workdir / "condition_textured.pt")
@@ -126,7 +127,7 @@ def main() -> None:
         **{f"{part}_from": f"loaded from {path}, trained by an earlier run" for part, path in (("descriptor", args.descriptor), ("condition", args.condition), ("synthetic", args.synthetic)) if path},
         "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
                    + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}")
-                   + f" --texture-minutes {args.texture_minutes:g}" + (f" --texture {args.texture:g}" if args.texture_minutes else "")
+                   + f" --texture-minutes {args.texture_minutes:g}" + (f" --texture {args.texture:g} --texture-strength {args.texture_strength:g}" if args.texture_minutes else "")
                    + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else ""),
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),

@@ -30,36 +30,36 @@ def train_condition(
     """Train a condition network from scratch on normal ``volumes``; returns it (eval mode, CPU) and a summary."""
     torch.manual_seed(seed)
     network = ConditionNet(config).to(device)
-    summary = _train(network, volumes, texture=0.0, minutes=minutes, device=device, seed=seed, batch=batch,
+    summary = _train(network, volumes, texture=0.0, strength=1.0, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
 
 def fine_tune_condition(
     network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
-    seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None, log: Callable[[str], None] = print,
+    strength: float = 1.0, seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None, log: Callable[[str], None] = print,
 ) -> tuple[ConditionNet, dict]:
-    """Go on training ``network`` on normal ``volumes`` with tissue texture in a ``texture`` share of the crops."""
-    summary = _train(network.to(device), volumes, texture=texture, minutes=minutes, device=device, seed=seed, batch=batch,
+    """Go on training ``network`` on normal ``volumes`` with tissue texture of ``strength`` in a ``texture`` share of the crops."""
+    summary = _train(network.to(device), volumes, texture=texture, strength=strength, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
 
-def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
+def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, strength: float, minutes: float, device: torch.device,
            seed: int, batch: int, learning_rate: float, max_steps: int | None, log: Callable[[str], None]) -> dict:
     config = network.config
 
     def sample(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         image, body, hidden = _masked_crop(volume, rng, config)
         # no draw when texture is off, so a from-scratch run keeps its random stream
-        return (textured(image, body, rng) if texture and rng.random() < texture else image), body, hidden
+        return (textured(image, body, rng, strength=strength) if texture and rng.random() < texture else image), body, hidden
 
     def loss(network: ConditionNet, image: torch.Tensor, body: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         return mixture_nll(network(masked_input(image, hidden)), local_intensity(image))[hidden & body].mean()
 
     summary = train_on_crops(network, volumes, name="condition", sample=sample, loss=loss, minutes=minutes, device=device,
                              seed=seed, batch=batch, learning_rate=learning_rate, max_steps=max_steps, log=log)
-    return {**summary, "config": config.as_dict(), **({"texture": texture} if texture else {})}
+    return {**summary, "config": config.as_dict(), **({"texture": texture, "strength": strength} if texture else {})}
 
 
 def _masked_crop(volume: PreparedVolume, rng: np.random.Generator, config: ConditionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,8 +28,9 @@ CORRELATION_VOXELS = (0.7, 2.0)
 """Range of the field's Gaussian sigma on the model grid (about 1.5–5 mm)."""
 
 
-def textured(image: np.ndarray, body: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A copy of the windowed crop ``image`` ``(Z, Y, X)`` in [0, 1] with tissue texture inside ``body``."""
+def textured(image: np.ndarray, body: np.ndarray, rng: np.random.Generator, *, strength: float = 1.0) -> np.ndarray:
+    """A copy of the windowed crop ``image`` ``(Z, Y, X)`` in [0, 1] with tissue texture inside ``body``, the fields' SD
+    up to ``strength`` times :data:`FIELD_SD_HU`."""
     hu = image * (HU_MAX - HU_MIN) + HU_MIN
     bone = body & (hu > BONE_HU)
     tissues = {"fat": body & (hu > FAT_HU[0]) & (hu <= FAT_HU[1]), "soft": body & (hu > SOFT_HU[0]) & (hu <= SOFT_HU[1]), "bone": bone}
@@ -38,7 +39,7 @@ def textured(image: np.ndarray, body: np.ndarray, rng: np.random.Generator) -> n
     sigma = rng.uniform(*CORRELATION_VOXELS)
     for name, tissue in tissues.items():
         field = ndimage.gaussian_filter(rng.standard_normal(image.shape).astype(np.float32), sigma)
-        field *= rng.uniform(0.0, FIELD_SD_HU[name]) / max(float(field.std()), 1e-6)
+        field *= rng.uniform(0.0, strength * FIELD_SD_HU[name]) / max(float(field.std()), 1e-6)
         changed[tissue] += field[tissue]
     out = image.copy()  # untouched voxels keep their exact values
     textured_tissue = tissues["fat"] | tissues["soft"] | bone
