@@ -6,13 +6,14 @@ Both methods score the same phantom (the screener given the built-in gate's orga
 production); the localizer's findings (threshold, components >= 30 mm^3) and
 study score (score-weighted volume, ml) against each method's own calibrated threshold decide the
 verdict. Metrics: study AUROC, sensitivity at 90 % specificity, voxel AUROC inside the body and inside
-the lungs, detection rate per pathology type (a finding overlaps the lesion mask).
+the lungs, detection rate per pathology type (a finding overlaps the lesion mask); the study AUROC's 95 %
+bootstrap interval and, with ``--compare`` an earlier run's ``evaluation.json``, the paired difference.
 Real: each tumour case's top finding (highest score sum) on its labelled mask/box; real normal lung
 (RICORD negative slabs, scored directly; the CT angiography's lungs) not flagged.
 Writes ``bench/out/eval/`` (ROC plots, overlays) and ``worker_screener/weights/evaluation.json``, and
 rewrites the model card with the table.
 
-Run: ``.venv/bin/python -m bench.eval_screener [--studies 100]``
+Run: ``.venv/bin/python -m bench.eval_screener [--studies 100] [--weights DIR] [--compare EARLIER/evaluation.json]``
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from bench.statistics import auroc_difference, auroc_interval
 
 from shared.anatomy import label_names
 from shared.realdata.catalogue import available_cases
@@ -152,7 +155,9 @@ def summarise(syn: dict, real_rows: list[dict]) -> dict:
         scores = np.array([r[method]["study_score"] for r in rows])
         fpr, tpr, _ = roc_curve(truth, scores)
         sens90 = float(tpr[fpr <= 0.10].max()) if (fpr <= 0.10).any() else 0.0
-        entry = {"study_auroc": float(roc_auc_score(truth, scores)), "sensitivity_at_90_specificity": sens90,
+        interval = auroc_interval(truth, scores)
+        entry = {"study_auroc": interval.estimate, "study_auroc_95_ci": f"{interval.low:.3f}–{interval.high:.3f}",
+                 "sensitivity_at_90_specificity": sens90,
                  "specificity_at_threshold": float(np.mean([not r[method]["flagged"] for r in rows if not r["pathologies"]])),
                  "sensitivity_at_threshold": float(np.mean([r[method]["flagged"] for r in rows if r["pathologies"]]))}
         for region in ("body", "lung"):
@@ -171,9 +176,21 @@ def summarise(syn: dict, real_rows: list[dict]) -> dict:
     return table
 
 
+def compare(per_study: list[dict], earlier: dict) -> dict:
+    """The screener's study AUROC minus that of the earlier evaluation, paired over the studies both scored."""
+    before = {row["seed"]: row["screener"] for row in earlier["per_study"]}
+    missing = [row["seed"] for row in per_study if row["seed"] not in before]
+    if missing:
+        raise SystemExit(f"the earlier evaluation did not score {len(missing)} of these studies (e.g. seed {missing[0]})")
+    truth = np.array([bool(row["pathologies"]) for row in per_study])
+    difference = auroc_difference(truth, np.array([row["screener"] for row in per_study]),
+                                  np.array([before[row["seed"]] for row in per_study]))
+    return {"version": earlier.get("screener_version", "?"), "study_auroc_difference": difference.as_dict()}
+
+
 def markdown(table: dict, studies: int) -> str:
     """The table as Markdown (README and model card)."""
-    keys = ("study_auroc", "sensitivity_at_90_specificity", "sensitivity_at_threshold", "specificity_at_threshold",
+    keys = ("study_auroc", "study_auroc_95_ci", "sensitivity_at_90_specificity", "sensitivity_at_threshold", "specificity_at_threshold",
             "voxel_auroc_body", "voxel_auroc_lung", "real_tumour_top_on_lesion", "real_tumour_flagged", "real_normal_not_flagged")
     lines = [f"Held-out synthetic set: {studies} phantoms (half normal); real scans as named. `make eval`.", "",
              "| metric | screener | HU baseline |", "|---|---|---|"]
@@ -229,7 +246,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=len(EVALUATION_SEEDS))
     parser.add_argument("--weights", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="an earlier run's evaluation.json: report the screener's study AUROC difference on the same studies")
     args = parser.parse_args(argv)
+    earlier = json.loads(args.compare.read_text()) if args.compare else None
+    if earlier is not None and "per_study" not in earlier:
+        parser.error(f"{args.compare} has no per-study scores (written before they were kept); evaluate that model again")
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
@@ -241,11 +263,23 @@ def main(argv: list[str] | None = None) -> None:
     real_rows = real(methods, log)
     table = summarise(syn, real_rows)
     save_roc(syn["rows"])
+    per_study = [{"seed": r["seed"], "pathologies": r["pathologies"], **{m: round(r[m]["study_score"], 4) for m in METHODS}}
+                 for r in syn["rows"]]
+    version = methods.screener.version
     text = markdown(table, args.studies)
+    comparison = None
+    if earlier is not None:
+        comparison = compare(per_study, earlier)
+        difference = comparison["study_auroc_difference"]
+        text += (f"\n\nScreener v{version} against v{comparison['version']} on the same {len(per_study)} studies (paired "
+                 f"stratified bootstrap): study AUROC difference {difference['estimate']:+.3f} (95 % CI {difference['low']:+.3f} "
+                 f"to {difference['high']:+.3f}).")
     print(text)
     (args.weights / "evaluation.json").write_text(json.dumps(
-        {"table": table, "real": real_rows, "markdown": text, "studies": args.studies,
-         "command": "python -m bench.eval_screener"}, indent=2, default=str) + "\n")
+        {"screener_version": version, "table": table, "real": real_rows, "markdown": text, "studies": args.studies,
+         "per_study": per_study, "compared_with": comparison,
+         "command": "python -m bench.eval_screener" + (f" --compare {args.compare}" if args.compare else "")},
+        indent=2, default=str) + "\n")
     training = json.loads((args.weights / "training.json").read_text())
     write_model_card(args.weights, training)
 
