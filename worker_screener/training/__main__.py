@@ -90,12 +90,14 @@ def main() -> None:
         args.condition, build=lambda config: ConditionNet(ConditionConfig.from_dict(config)), save_to=args.workdir / "condition.pt", log=log,
         train=lambda: train_condition(normals, minutes=args.condition_minutes, device=device, seed=args.seed,
                                       max_steps=args.max_steps, log=log))
-    texture_training = None
+    # A loaded condition network may already be fine-tuned; keep its history so the card lists every fine-tune.
+    fine_tunes = torch.load(args.condition, map_location="cpu", weights_only=False).get("fine_tunes", []) if args.condition else []
     if args.texture_minutes > 0:
         condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, strength=args.texture_strength, minutes=args.texture_minutes,
                                                           device=device, seed=args.seed, max_steps=args.max_steps, log=log)
-        torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": texture_training},
-                   args.workdir / "condition_textured.pt")
+        fine_tunes = [*fine_tunes, texture_training]
+        torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": condition_training,
+                    "fine_tunes": fine_tunes}, args.workdir / "condition_textured.pt")
     condition.to(device)
     synthetic, synthetic_training = None, None
     if args.synthetic is not None or args.synthetic_minutes > 0:
@@ -114,7 +116,7 @@ def main() -> None:
     metadata = {
         "model": MODEL_NAME, "version": args.version, "density": density_name, "density_validation_auroc": density_table,
         "terms": list(terms), "terms_validation_auroc": terms_table, "condition_training": condition_training,
-        "condition_texture_training": texture_training,
+        "condition_texture_training": fine_tunes,
         "synthetic_training": synthetic_training,
         "scoring_offsets": condition.config.scoring_offsets,
         "calibration": calibration.as_dict(), "study_threshold_ml": round(study_threshold, 4), "validation": validation_figures,

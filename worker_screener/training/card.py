@@ -173,12 +173,13 @@ def write_model_card(folder: Path, training: dict) -> Path:
             f"{[tuple(o) for o in training.get('scoring_offsets', [(0, 0, 0)])]}, two complementary passes; a voxel's NLL is the "
             "mean over the offsets of its NLL in the pass that hid it.",
         ]
-    texture = training.get("condition_texture_training")
-    if texture:
+    fine_tunes = training.get("condition_texture_training") or []
+    for number, texture in enumerate([fine_tunes] if isinstance(fine_tunes, dict) else fine_tunes, start=1):
         lines.append(
-            f"- Condition model fine-tuned with tissue texture (`worker_screener/training/texture.py`) in {texture['texture']:.0%} of "
-            f"the crops: {texture['steps']} steps of {texture['batch']} crops, AdamW lr {texture['learning_rate']} cosine; "
-            f"{texture['minutes']} min, final loss {texture['final_loss']}.")
+            f"- Condition model fine-tune {number} with tissue texture (`worker_screener/training/texture.py`) of strength "
+            f"{texture.get('strength', 1.0):g} in {texture['texture']:.0%} of the crops: {texture['steps']} steps of "
+            f"{texture['batch']} crops, AdamW lr {texture['learning_rate']} cosine, seed {texture['seed']}; {texture['minutes']} min, "
+            f"final loss {texture['final_loss']}.")
     synthetic = training.get("synthetic_training")
     if synthetic:
         lines += [
