@@ -1,14 +1,19 @@
 """Train the screener from scratch and write the shipped weights, manifest and model card.
 
-    python -m worker_screener.training [--minutes 40] [--condition-minutes 25] [--texture-minutes 20] [--synthetic-minutes 30] [--out worker_screener/weights] [--device auto]
+    python -m worker_screener.training [--minutes 25] [--condition-minutes 25] [--texture-minutes 20] [--synthetic-minutes 30] [--out worker_screener/weights] [--device auto]
 
 Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICReg for ``--minutes``
 (:mod:`.descriptor`), train the condition model on normal phantoms for ``--condition-minutes``
 (:mod:`.condition`) and go on for ``--texture-minutes`` with tissue texture drawn into ``--texture`` of the
 crops (:mod:`.texture`), train the synthetic-anomaly segmenter for ``--synthetic-minutes`` (:mod:`.synthetic`; 0 leaves
 it out), fit and choose the density and the NLL terms and calibrate on validation (:mod:`.fit`), save. The default
-budgets are those of the shipped v5's networks.
-On this project's 2-core CI-class CPU the default budget takes about two and a quarter hours; on a GPU
+budgets are those of v5's networks but for the descriptor's (40 min then; the score does not use it); the shipped v6 fine-tuned v5's condition model once more, in a second run on the
+first one's networks::
+
+    python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --seed 7 --version 6
+
+On this project's 2-core CI-class CPU the default budget takes about 1 h 50 min (100 min of training, the rest
+preparation and fitting; not yet run end to end at these budgets); on a GPU
 the same code runs with ``--device cuda``.
 """
 
@@ -43,7 +48,7 @@ from worker_screener.training.synthetic import train_synthetic
 def main() -> None:
     """Parse arguments, train, save."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=40.0, help="descriptor training budget")
+    parser.add_argument("--minutes", type=float, default=25.0, help="descriptor training budget (v1–v6: 40)")
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--device", default="auto")
