@@ -26,6 +26,7 @@ from worker_screener.training.condition import fine_tune_condition, train_condit
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.synthetic import VISIBLE_CHANGE, draw_anomalies, train_synthetic
 from worker_screener.training.texture import FAT_HU, textured
+from worker_screener.training.warp import warped
 
 SMALL = DescriptorConfig(descriptor_dim=8, channels=(4, 8, 16, 16), projector_dim=16)
 SMALL_CONDITION = ConditionConfig(channels=(4, 8, 16, 16))
@@ -195,6 +196,25 @@ def test_tissue_texture_roughens_fat_soft_tissue_and_bone_but_leaves_lung_and_ai
         neighbours = np.corrcoef(change_hu[inner], np.roll(change_hu, 1, axis=2)[inner])[0, 1]
         roughened += change_hu[fat].std() > 5.0 and neighbours > 0.3
     assert roughened >= 4, "most draws should give fat a visible, spatially smooth texture"
+
+
+def test_warp_bends_anatomy_smoothly_and_keeps_its_tissues(prepared_phantom):
+    _, prepared = prepared_phantom
+    image, body = prepared.image, prepared.body
+    same_image, same_body = warped(image, body, np.random.default_rng(0), strength=0.0)
+    assert np.allclose(same_image, image, atol=1e-5) and np.array_equal(same_body, body), "no displacement must change nothing"
+    hu = image * 1300.0 - 1000.0
+    moved_voxels = []
+    for seed in range(4):
+        out, out_body = warped(image, body, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.shape == image.shape and out_body.shape == body.shape
+        out_hu = out * 1300.0 - 1000.0
+        # moved, not erased: bone and lung keep roughly their volume, and the body its extent
+        assert abs((out_hu > 150).sum() / (hu > 150).sum() - 1) < 0.15
+        assert abs((out_hu < -700).sum() / (hu < -700).sum() - 1) < 0.1
+        assert abs(out_body.sum() / body.sum() - 1) < 0.05
+        moved_voxels.append(np.mean(np.abs(out - image) > 0.05))
+    assert max(moved_voxels) > 0.01, "some draw must move tissue boundaries visibly"
 
 
 def test_calibration_maps_the_reference_quantile_to_the_threshold():

@@ -63,6 +63,8 @@ def main() -> None:
                         help="condition model fine-tuning budget with tissue texture (0: none)")
     parser.add_argument("--texture", type=float, default=0.75, help="share of the fine-tuning crops given tissue texture")
     parser.add_argument("--texture-strength", type=float, default=1.0, help="factor on the texture fields' largest SD")
+    parser.add_argument("--warp", type=float, default=0.0, help="share of the fine-tuning crops warped (anatomy shape and place)")
+    parser.add_argument("--warp-strength", type=float, default=1.0, help="factor on the warp's largest displacement SD")
     parser.add_argument("--synthetic-minutes", type=float, default=30.0,
                         help="synthetic-anomaly segmenter training budget (0: no segmenter, unless --synthetic loads one)")
     parser.add_argument("--synthetic", type=Path, default=None,
@@ -98,7 +100,7 @@ def main() -> None:
     # A loaded condition network may already be fine-tuned; keep its history so the card lists every fine-tune.
     fine_tunes = torch.load(args.condition, map_location="cpu", weights_only=False).get("fine_tunes", []) if args.condition else []
     if args.texture_minutes > 0:
-        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, strength=args.texture_strength, minutes=args.texture_minutes,
+        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, strength=args.texture_strength, warp=args.warp, warp_strength=args.warp_strength, minutes=args.texture_minutes,
                                                           device=device, seed=args.seed, max_steps=args.max_steps, log=log)
         fine_tunes = [*fine_tunes, texture_training]
         torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": condition_training,
@@ -135,6 +137,7 @@ def main() -> None:
         "command": "python -m worker_screener.training " + (f"--descriptor {args.descriptor}" if args.descriptor else f"--minutes {args.minutes:g}")
                    + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}")
                    + f" --texture-minutes {args.texture_minutes:g}" + (f" --texture {args.texture:g} --texture-strength {args.texture_strength:g}" if args.texture_minutes else "")
+                   + (f" --warp {args.warp:g} --warp-strength {args.warp_strength:g}" if args.texture_minutes and args.warp else "")
                    + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else ""),
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),

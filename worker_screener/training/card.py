@@ -188,7 +188,9 @@ def write_model_card(folder: Path, training: dict) -> Path:
     for number, texture in enumerate([fine_tunes] if isinstance(fine_tunes, dict) else fine_tunes, start=1):
         lines.append(
             f"- Condition model fine-tune {number} with tissue texture (`worker_screener/training/texture.py`) of strength "
-            f"{texture.get('strength', 1.0):g} in {texture['texture']:.0%} of the crops: {texture['steps']} steps of "
+            f"{texture.get('strength', 1.0):g} in {texture['texture']:.0%} of the crops"
+            + (f", {texture['warp']:.0%} of them warped (`worker_screener/training/warp.py`)" if texture.get("warp") else "")
+            + f": {texture['steps']} steps of "
             f"{texture['batch']} crops, AdamW lr {texture['learning_rate']} cosine, seed {texture['seed']}; {texture['minutes']} min, "
             f"final loss {texture['final_loss']}.")
     synthetic = training.get("synthetic_training")

@@ -6,7 +6,9 @@ minimises the mixture NLL of the hidden body voxels' local intensity. Only norma
 the model must learn what normal anatomy predicts, never what a lesion looks like.
 
 :func:`fine_tune_condition` goes on training a network with tissue texture drawn into a share of the crops
-(:mod:`.texture`), so that it expects real tissue's variation rather than the phantoms' uniform values.
+(:mod:`.texture`), so that it expects real tissue's variation rather than the phantoms' uniform values, and
+optionally with a share of the crops warped (:mod:`.warp`), so that it expects anatomy shaped and placed less
+regularly than the phantoms'.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from worker_screener.model.condition import ConditionConfig, ConditionNet, check
 from worker_screener.model.preprocess import PreparedVolume
 from worker_screener.training.crops import CROP, random_crop, train_on_crops
 from worker_screener.training.texture import textured
+from worker_screener.training.warp import warped
 
 
 def train_condition(
@@ -30,28 +33,32 @@ def train_condition(
     """Train a condition network from scratch on normal ``volumes``; returns it (eval mode, CPU) and a summary."""
     torch.manual_seed(seed)
     network = ConditionNet(config).to(device)
-    summary = _train(network, volumes, texture=0.0, strength=1.0, minutes=minutes, device=device, seed=seed, batch=batch,
+    summary = _train(network, volumes, texture=0.0, strength=1.0, warp=0.0, warp_strength=1.0, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
 
 def fine_tune_condition(
     network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
-    strength: float = 1.0, seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None, log: Callable[[str], None] = print,
+    strength: float = 1.0, warp: float = 0.0, warp_strength: float = 1.0, seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None,
+    log: Callable[[str], None] = print,
 ) -> tuple[ConditionNet, dict]:
-    """Go on training ``network`` on normal ``volumes`` with tissue texture of ``strength`` in a ``texture`` share of the crops."""
-    summary = _train(network.to(device), volumes, texture=texture, strength=strength, minutes=minutes, device=device, seed=seed, batch=batch,
+    """Go on training ``network`` on normal ``volumes`` with tissue texture of ``strength`` in a ``texture`` share of the crops
+    and a ``warp`` share of them warped with ``warp_strength``."""
+    summary = _train(network.to(device), volumes, texture=texture, strength=strength, warp=warp, warp_strength=warp_strength, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
 
-def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, strength: float, minutes: float, device: torch.device,
+def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, strength: float, warp: float, warp_strength: float, minutes: float, device: torch.device,
            seed: int, batch: int, learning_rate: float, max_steps: int | None, log: Callable[[str], None]) -> dict:
     config = network.config
 
     def sample(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         image, body, hidden = _masked_crop(volume, rng, config)
-        # no draw when texture is off, so a from-scratch run keeps its random stream
+        # no draw when an augmentation is off, so a run without it keeps its random stream
+        if warp and rng.random() < warp:
+            image, body = warped(image, body, rng, strength=warp_strength)
         return (textured(image, body, rng, strength=strength) if texture and rng.random() < texture else image), body, hidden
 
     def loss(network: ConditionNet, image: torch.Tensor, body: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
@@ -59,7 +66,7 @@ def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture:
 
     summary = train_on_crops(network, volumes, name="condition", sample=sample, loss=loss, minutes=minutes, device=device,
                              seed=seed, batch=batch, learning_rate=learning_rate, max_steps=max_steps, log=log)
-    return {**summary, "config": config.as_dict(), **({"texture": texture, "strength": strength} if texture else {})}
+    return {**summary, "config": config.as_dict(), **({"texture": texture, "strength": strength} if texture else {}), **({"warp": warp, "warp_strength": warp_strength} if warp else {})}
 
 
 def _masked_crop(volume: PreparedVolume, rng: np.random.Generator, config: ConditionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
