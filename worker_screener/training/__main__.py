@@ -7,10 +7,11 @@ Steps: prepare the corpus (:mod:`.corpus`), train the descriptor with dense VICR
 (:mod:`.condition`) and go on for ``--texture-minutes`` with tissue texture drawn into ``--texture`` of the
 crops (:mod:`.texture`), train the synthetic-anomaly segmenter for ``--synthetic-minutes`` (:mod:`.synthetic`; 0 leaves
 it out), fit and choose the density and the NLL terms and calibrate on validation (:mod:`.fit`), save. The default
-budgets are those of v5's networks but for the descriptor's (40 min then; the score does not use it); the shipped v6 fine-tuned v5's condition model once more, in a second run on the
-first one's networks::
+budgets are those of v5's networks but for the descriptor's (40 min then; the score does not use it); the shipped v7 fine-tuned v5's condition model twice more,
+in further runs on the first one's networks (v6, then v7 with half the crops warped)::
 
-    python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --seed 7 --version 6
+    python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --seed 7 --version 6 --workdir .data/train6
+    python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train6/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --warp 0.5 --seed 9 --version 7
 
 On this project's 2-core CI-class CPU the default budget takes about 1 h 50 min (100 min of training, the rest
 preparation and fitting; not yet run end to end at these budgets); on a GPU
@@ -138,7 +139,8 @@ def main() -> None:
                    + (f" --condition {args.condition}" if args.condition else f" --condition-minutes {args.condition_minutes:g}")
                    + f" --texture-minutes {args.texture_minutes:g}" + (f" --texture {args.texture:g} --texture-strength {args.texture_strength:g}" if args.texture_minutes else "")
                    + (f" --warp {args.warp:g} --warp-strength {args.warp_strength:g}" if args.texture_minutes and args.warp else "")
-                   + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else ""),
+                   + (f" --synthetic {args.synthetic}" if args.synthetic else f" --synthetic-minutes {args.synthetic_minutes:g}" if synthetic else "")
+                   + f" --seed {args.seed} --version {args.version}",
     }
     path = save_screener(folder=args.out, network=network.cpu(), density=density.to("cpu"), condition=condition.cpu(),
                          synthetic=None if synthetic is None else synthetic.cpu(), terms=terms, calibration=calibration,
