@@ -14,6 +14,7 @@ regularly than the phantoms'.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +26,31 @@ from worker_screener.training.texture import textured
 from worker_screener.training.warp import warped
 
 
+@dataclass(frozen=True)
+class CropAugmentation:
+    """What a fine-tune draws into its crops: tissue texture of ``strength`` in a ``texture`` share of them
+    (:mod:`.texture`), and a ``warp`` share of them warped with ``warp_strength`` (:mod:`.warp`). The default is none."""
+
+    texture: float = 0.0
+    strength: float = 1.0
+    warp: float = 0.0
+    warp_strength: float = 1.0
+
+    def apply(self, image: np.ndarray, body: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The crop ``(image, body)`` with this augmentation drawn into it."""
+        # no draw when an augmentation is off, so a run without it keeps its random stream
+        if self.warp and rng.random() < self.warp:
+            image, body = warped(image, body, rng, strength=self.warp_strength)
+        if self.texture and rng.random() < self.texture:
+            image = textured(image, body, rng, strength=self.strength)
+        return image, body
+
+    def summary(self) -> dict:
+        """The settings in use, for the training summary."""
+        return ({"texture": self.texture, "strength": self.strength} if self.texture else {}) | (
+            {"warp": self.warp, "warp_strength": self.warp_strength} if self.warp else {})
+
+
 def train_condition(
     volumes: Sequence[PreparedVolume], *, minutes: float, device: torch.device, seed: int = 0, batch: int = 2,
     learning_rate: float = 2e-3, max_steps: int | None = None, config: ConditionConfig = ConditionConfig(),
@@ -33,7 +59,7 @@ def train_condition(
     """Train a condition network from scratch on normal ``volumes``; returns it (eval mode, CPU) and a summary."""
     torch.manual_seed(seed)
     network = ConditionNet(config).to(device)
-    summary = _train(network, volumes, texture=0.0, strength=1.0, warp=0.0, warp_strength=1.0, minutes=minutes, device=device, seed=seed, batch=batch,
+    summary = _train(network, volumes, augmentation=CropAugmentation(), minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
@@ -45,28 +71,26 @@ def fine_tune_condition(
 ) -> tuple[ConditionNet, dict]:
     """Go on training ``network`` on normal ``volumes`` with tissue texture of ``strength`` in a ``texture`` share of the crops
     and a ``warp`` share of them warped with ``warp_strength``."""
-    summary = _train(network.to(device), volumes, texture=texture, strength=strength, warp=warp, warp_strength=warp_strength, minutes=minutes, device=device, seed=seed, batch=batch,
+    augmentation = CropAugmentation(texture=texture, strength=strength, warp=warp, warp_strength=warp_strength)
+    summary = _train(network.to(device), volumes, augmentation=augmentation, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
 
 
-def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, strength: float, warp: float, warp_strength: float, minutes: float, device: torch.device,
+def _train(network: ConditionNet, volumes: Sequence[PreparedVolume], *, augmentation: CropAugmentation, minutes: float, device: torch.device,
            seed: int, batch: int, learning_rate: float, max_steps: int | None, log: Callable[[str], None]) -> dict:
     config = network.config
 
     def sample(volume: PreparedVolume, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         image, body, hidden = _masked_crop(volume, rng, config)
-        # no draw when an augmentation is off, so a run without it keeps its random stream
-        if warp and rng.random() < warp:
-            image, body = warped(image, body, rng, strength=warp_strength)
-        return (textured(image, body, rng, strength=strength) if texture and rng.random() < texture else image), body, hidden
+        return *augmentation.apply(image, body, rng), hidden
 
     def loss(network: ConditionNet, image: torch.Tensor, body: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         return mixture_nll(network(masked_input(image, hidden)), local_intensity(image))[hidden & body].mean()
 
     summary = train_on_crops(network, volumes, name="condition", sample=sample, loss=loss, minutes=minutes, device=device,
                              seed=seed, batch=batch, learning_rate=learning_rate, max_steps=max_steps, log=log)
-    return {**summary, "config": config.as_dict(), **({"texture": texture, "strength": strength} if texture else {}), **({"warp": warp, "warp_strength": warp_strength} if warp else {})}
+    return {**summary, "config": config.as_dict(), **augmentation.summary()}
 
 
 def _masked_crop(volume: PreparedVolume, rng: np.random.Generator, config: ConditionConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -34,4 +34,4 @@ def warped(image: np.ndarray, body: np.ndarray, rng: np.random.Generator, *, str
     grid = torch.stack([(axes[a] + displacement[a]) * 2 / (shape[a] - 1) - 1 for a in (2, 1, 0)], dim=-1)[None]
     stacked = torch.from_numpy(np.stack([image, body.astype(np.float32)]))[None]
     moved = F.grid_sample(stacked, grid, mode="bilinear", padding_mode="border", align_corners=True)[0].numpy()
-    return moved[0].astype(np.float32, copy=False), moved[1] >= 0.5
+    return moved[0], moved[1] >= 0.5
