@@ -40,7 +40,7 @@ system-deps:
 test: install data system-deps
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
-## Train the screener from scratch (descriptor budget TRAIN_MINUTES; about 1 h 50 min in all on 2 CPU cores;
+## Train the screener from scratch (descriptor budget TRAIN_MINUTES; about 1 h 55 min in all on 2 CPU cores;
 ## a GPU is used when present) into worker_screener/weights: weights, manifest (SHA-256), model card.
 ## The descriptor gets 25 min: the shipped score does not use it (validation chose the other terms).
 TRAIN_MINUTES ?= 25

@@ -13,7 +13,7 @@ in further runs on the first one's networks (v6, then v7 with half the crops war
     python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --seed 7 --version 6 --workdir .data/train6
     python -m worker_screener.training --descriptor .data/train/descriptor.pt --condition .data/train6/condition_textured.pt --synthetic .data/train/synthetic.pt --texture-minutes 20 --texture 1 --texture-strength 1.5 --warp 0.5 --seed 9 --version 7
 
-On this project's 2-core CI-class CPU the default budget takes about 1 h 50 min (100 min of training, the rest
+On this project's 2-core CI-class CPU the default budget takes about 1 h 55 min (100 min of training, the rest
 preparation and fitting; not yet run end to end at these budgets); on a GPU
 the same code runs with ``--device cuda``.
 """
