@@ -16,6 +16,7 @@ from worker_screener.model.calibration import Calibration
 from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
 from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, context_nll, mixture_nll
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
+from worker_screener.model.flow import ConditionalFlow
 from worker_screener.model.network import DescriptorConfig
 from worker_screener.model.preprocess import BODY_LEVEL, MODEL_SPACING, extend_to_window, prepare, to_volume_grid
 from worker_screener.model.synthetic import SyntheticConfig, synthetic_nll
@@ -122,6 +123,19 @@ def test_conditional_density_judges_each_voxel_against_its_own_organ_group():
     assert in_mediastinum.item() < unseen_group.item() < in_lung.item()
     restored = ConditionalDensity.from_state(density.state())
     assert torch.allclose(restored.nll(soft_like, torch.tensor([1])), in_lung)
+
+
+def test_conditional_flow_learns_each_organ_groups_tissue():
+    rng = np.random.default_rng(0)
+    lung = rng.normal(-3, 0.3, (3000, 4)) + np.array([0, 0, 1, -1]) * rng.normal(0, 1, (3000, 1))  # correlated, not axis-aligned
+    soft = rng.normal(3, 0.3, (3000, 4))
+    flow = ConditionalFlow.fit(np.r_[lung, soft], np.r_[np.ones(3000), np.full(3000, 2)].astype(np.uint8), steps=300, batch=512,
+                               lr=3e-3, log=lambda _: None)
+    soft_like, lung_like = torch.full((1, 4), 3.0), torch.tensor([[-3.0, -3.0, -3.0, -3.0]])
+    assert flow.nll(soft_like, torch.tensor([1])).item() > flow.nll(soft_like, torch.tensor([2])).item() + 5  # ordinary in the mediastinum only
+    assert flow.nll(lung_like, torch.tensor([2])).item() > flow.nll(lung_like, torch.tensor([1])).item() + 5
+    probe, groups = torch.tensor(rng.normal(0, 3, (64, 4)), dtype=torch.float32), torch.from_numpy(rng.integers(0, 5, 64))
+    assert torch.allclose(flow.nll(probe, groups, chunk=7), flow.nll(probe, groups), atol=1e-5)  # chunking changes nothing
 
 
 def test_checkerboard_colours_partition_the_grid_into_blocks():
