@@ -2,7 +2,7 @@
 
 ``python -m bench dicom api`` runs only the named sections; options after them go to each section's own
 command line (``python -m bench dimse --rounds 5``).
-``density`` (descriptor densities compared, about 15 min) runs only when named.
+``density`` (descriptor densities compared, about 17 min) runs only when named.
 """
 
 from __future__ import annotations

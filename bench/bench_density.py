@@ -4,7 +4,7 @@ normalizing flow (:mod:`worker_screener.model.flow`), on the shipped descriptor 
 Both are fitted on the same pooled descriptors of the normal training phantoms (:func:`fit.pooled_descriptors`)
 and judged as the training run judges densities: voxel AUROC inside the body of the validation lesion phantoms
 (:func:`fit.voxel_auroc`), alone and added to the shipped context + synthetic NLL. Also the fit time and the NLL
-throughput, which sets the density's share of a study's scoring time. Not part of ``make bench`` (about 15
+throughput, which sets the density's share of a study's scoring time. Not part of ``make bench`` (about 17
 min on 2 CPU cores).
 
 Run: ``.venv/bin/python -m bench density``
