@@ -14,17 +14,12 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-import torch
-
 from worker_screener.model.checkpoint import load_screener
-from worker_screener.model.condition import context_nll
 from worker_screener.model.density import ConditionalDensity
 from worker_screener.model.flow import ConditionalFlow
-from worker_screener.model.inference import WINDOW, describe
-from worker_screener.model.synthetic import synthetic_nll
+from worker_screener.model.inference import voxel_nll
 from worker_screener.training.corpus import training_phantoms, validation_phantoms
-from worker_screener.training.fit import pooled_descriptors, voxel_auroc
+from worker_screener.training.fit import pooled_descriptors, validation_descriptors, validation_nll, voxel_auroc
 
 
 def main() -> None:
@@ -42,20 +37,14 @@ def main() -> None:
     for case in validation_phantoms():
         if case.normal:
             continue
-        body = case.prepared.body
-        described = describe(screener.network, case.prepared.image, device=device)[:, torch.from_numpy(body)].T
-        body_groups = torch.from_numpy(case.groups[body])
+        described = validation_descriptors(screener.network, [case], device=device)
         for name, density in densities.items():
             started = time.perf_counter()
-            nll = np.full(body.shape, np.nan, dtype=np.float32)
-            nll[body] = density.nll(described, body_groups).numpy()
+            maps[name] += validation_nll(density, described, [case])
             seconds[name] += time.perf_counter() - started
-            maps[name].append(nll)
-        others = context_nll(screener.condition, case.prepared.image, device=device, window=WINDOW) + \
-            synthetic_nll(screener.synthetic, case.prepared.image, device=device, window=WINDOW)
-        rest.append(np.where(body, others.numpy(), np.nan).astype(np.float32))
+        rest.append(voxel_nll(screener, case.prepared, case.groups))  # the shipped score's terms
         cases.append(case)
-        voxels += int(body.sum())
+        voxels += int(case.prepared.body.sum())
     print(f"{len(descriptors)} normal-tissue descriptors; {len(cases)} validation lesion phantoms, {voxels / 1e6:.1f} M body voxels")
     print(f"{'density':<34} {'fit':>8} {'NLL rate':>14} {'voxel AUROC':>12} {'+ context + synthetic':>22}")
     print(f"{'(none: context + synthetic, shipped)':<34} {'':>8} {'':>14} {'':>12} {voxel_auroc(rest, cases):>22.4f}")

@@ -23,7 +23,7 @@ from worker_screener.model.synthetic import SyntheticConfig, synthetic_nll
 from worker_screener.model.vicreg import vicreg_loss
 from worker_screener.model.views import VIEW_SIZE, gather_first, gather_second, matched_voxels, render_view, sample_views
 from worker_screener.training.corpus import EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS
-from worker_screener.training.condition import fine_tune_condition, train_condition
+from worker_screener.training.condition import CropAugmentation, fine_tune_condition, train_condition
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.synthetic import VISIBLE_CHANGE, draw_anomalies, train_synthetic
 from worker_screener.training.texture import FAT_HU, textured
@@ -252,7 +252,7 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
                                                    config=SMALL_CONDITION, log=lambda _: None)
     assert condition_summary["steps"] == 3 and np.isfinite(condition_summary["final_loss"])
     before = {name: value.clone() for name, value in condition.state_dict().items()}
-    condition, texture_summary = fine_tune_condition(condition, [prepared], texture=1.0, minutes=5, max_steps=2,
+    condition, texture_summary = fine_tune_condition(condition, [prepared], augmentation=CropAugmentation(texture=1.0), minutes=5, max_steps=2,
                                                      device=torch.device("cpu"), log=lambda _: None)
     assert texture_summary["steps"] == 2 and texture_summary["texture"] == 1.0 and np.isfinite(texture_summary["final_loss"])
     assert any(not torch.equal(before[name], value) for name, value in condition.state_dict().items()), "fine-tuning left the network as it was"

@@ -47,7 +47,7 @@ class ConditionalFlow(nn.Module):
 
     def __init__(self, dim: int, *, layers: int = 6, hidden: int = 128) -> None:
         super().__init__()
-        self.dim, self.layers, self.hidden = dim, layers, hidden
+        self.dim = dim
         self.couplings = nn.ModuleList(AffineCoupling(dim, len(GROUPS), hidden) for _ in range(layers))
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("scale", torch.ones(dim))

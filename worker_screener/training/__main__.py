@@ -40,7 +40,7 @@ from worker_screener.training.card import write_model_card
 from worker_screener.training.corpus import (
     EVALUATION_SEEDS, TRAIN_SEEDS, VALIDATION_SEEDS, real_cases, real_example, training_phantoms, validation_phantoms,
 )
-from worker_screener.training.condition import fine_tune_condition, train_condition
+from worker_screener.training.condition import CropAugmentation, fine_tune_condition, train_condition
 from worker_screener.training.descriptor import train_descriptor
 from worker_screener.training.fit import calibrate, choose_density, choose_terms, pooled_descriptors
 from worker_screener.training.synthetic import train_synthetic
@@ -101,8 +101,9 @@ def main() -> None:
     # A loaded condition network may already be fine-tuned; keep its history so the card lists every fine-tune.
     fine_tunes = torch.load(args.condition, map_location="cpu", weights_only=False).get("fine_tunes", []) if args.condition else []
     if args.texture_minutes > 0:
-        condition, texture_training = fine_tune_condition(condition, normals, texture=args.texture, strength=args.texture_strength, warp=args.warp, warp_strength=args.warp_strength, minutes=args.texture_minutes,
-                                                          device=device, seed=args.seed, max_steps=args.max_steps, log=log)
+        condition, texture_training = fine_tune_condition(
+            condition, normals, augmentation=CropAugmentation(texture=args.texture, strength=args.texture_strength, warp=args.warp, warp_strength=args.warp_strength),
+            minutes=args.texture_minutes, device=device, seed=args.seed, max_steps=args.max_steps, log=log)
         fine_tunes = [*fine_tunes, texture_training]
         torch.save({"config": condition.config.as_dict(), "network": condition.state_dict(), "training": condition_training,
                     "fine_tunes": fine_tunes}, args.workdir / "condition_textured.pt")

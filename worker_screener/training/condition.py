@@ -65,13 +65,10 @@ def train_condition(
 
 
 def fine_tune_condition(
-    network: ConditionNet, volumes: Sequence[PreparedVolume], *, texture: float, minutes: float, device: torch.device,
-    strength: float = 1.0, warp: float = 0.0, warp_strength: float = 1.0, seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None,
-    log: Callable[[str], None] = print,
+    network: ConditionNet, volumes: Sequence[PreparedVolume], *, augmentation: CropAugmentation, minutes: float, device: torch.device,
+    seed: int = 0, batch: int = 2, learning_rate: float = 5e-4, max_steps: int | None = None, log: Callable[[str], None] = print,
 ) -> tuple[ConditionNet, dict]:
-    """Go on training ``network`` on normal ``volumes`` with tissue texture of ``strength`` in a ``texture`` share of the crops
-    and a ``warp`` share of them warped with ``warp_strength``."""
-    augmentation = CropAugmentation(texture=texture, strength=strength, warp=warp, warp_strength=warp_strength)
+    """Go on training ``network`` on normal ``volumes`` with ``augmentation`` drawn into its crops."""
     summary = _train(network.to(device), volumes, augmentation=augmentation, minutes=minutes, device=device, seed=seed, batch=batch,
                      learning_rate=learning_rate, max_steps=max_steps, log=log)
     return network, summary
