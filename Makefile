@@ -41,7 +41,8 @@ test: install data system-deps
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 ## Train the screener from scratch (descriptor budget TRAIN_MINUTES; about 1 h 55 min in all on 2 CPU cores;
-## a GPU is used when present) into worker_screener/weights: weights, manifest (SHA-256), model card.
+## a GPU is used when present) into worker_screener/weights as the next version, replacing the shipped one's
+## weights file: weights, manifest (SHA-256), model card.
 ## The descriptor gets 25 min: the shipped score does not use it (validation chose the other terms).
 TRAIN_MINUTES ?= 25
 train: install data

@@ -13,7 +13,7 @@ from sklearn.mixture import GaussianMixture
 
 from shared.phantoms import generate_phantom
 from worker_screener.model.calibration import Calibration
-from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, save_screener
+from worker_screener.model.checkpoint import ModelIntegrityError, load_screener, next_version, save_screener
 from worker_screener.model.condition import ConditionConfig, ConditionNet, checkerboard, context_nll, mixture_nll
 from worker_screener.model.density import ConditionalDensity, GaussianMixtureDensity
 from worker_screener.model.flow import ConditionalFlow
@@ -282,4 +282,10 @@ def test_short_training_run_learns_and_round_trips_through_a_verified_checkpoint
     path.write_bytes(bytes(data))
     with pytest.raises(ModelIntegrityError, match="SHA-256"):
         load_screener(tmp_path, "cpu")
+    load_screener.cache_clear()
+    assert next_version(tmp_path) == "1"  # "test" is no number to count on from
+    retrained = save_screener(folder=tmp_path, network=network, density=density, condition=condition, synthetic=synthetic,
+                              terms=("context",), calibration=calibration, study_threshold=2.0, version="2", metadata={})
+    assert sorted(tmp_path.glob("*.pt")) == [retrained], "the superseded (here corrupted) weights file was left beside the new one"
+    assert load_screener(tmp_path, "cpu").version == "2" and next_version(tmp_path) == "3"
     load_screener.cache_clear()

@@ -61,9 +61,12 @@ def save_screener(
     synthetic: SyntheticNet | None = None, terms: tuple[str, ...], calibration: Calibration, study_threshold: float,
     version: str, metadata: dict,
 ) -> Path:
-    """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``; returns the file."""
+    """Write ``screener-v{version}.pt`` and the manifest with its SHA-256 into ``folder``, replacing the model the
+    folder held; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{MODEL_NAME}-v{version}.pt"
+    # One model per folder: a superseded weights file left beside the new one would be committed with it.
+    superseded = [old for old in folder.glob(f"{MODEL_NAME}-v*.pt") if old != path]
     torch.save({
         "format": 3, "version": version, "config": network.config.as_dict(),
         "network": _cpu_state(network),
@@ -77,7 +80,17 @@ def save_screener(
     manifest = {"name": MODEL_NAME, "version": version, "file": path.name, "sha256": _sha256(path),
                 "bytes": path.stat().st_size}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    for old in superseded:
+        old.unlink()
     return path
+
+
+def next_version(folder: Path) -> str:
+    """The version after the one ``folder``'s manifest names ("1" for an empty folder or a non-numeric version)."""
+    try:
+        return str(int(json.loads((folder / MANIFEST).read_text())["version"]) + 1)
+    except (FileNotFoundError, KeyError, ValueError, json.JSONDecodeError):
+        return "1"
 
 
 @lru_cache(maxsize=2)

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, save_screener
+from worker_screener.model.checkpoint import MODEL_NAME, WEIGHTS_DIR, next_version, save_screener
 from worker_screener.model.condition import ConditionConfig, ConditionNet
 from worker_screener.model.network import DescriptorConfig, DescriptorNet
 from worker_screener.model.preprocess import MODEL_SPACING
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke runs)")
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--version", default="4", help="version label of the written weights")
+    parser.add_argument("--version", default=None, help="version label of the written weights (default: the one after --out's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--descriptor", type=Path, default=None,
                         help="skip descriptor training: load this network state (written by an earlier run)")
@@ -72,6 +72,7 @@ def main() -> None:
                         help="skip synthetic-anomaly training: load this network state (written by an earlier run)")
     parser.add_argument("--workdir", type=Path, default=Path(".data/train"), help="intermediate files")
     args = parser.parse_args()
+    args.version = args.version or next_version(args.out)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     started = time.monotonic()
 
